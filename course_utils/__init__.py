@@ -1,0 +1,24 @@
+"""Pixels from Nothing: the course library.
+
+One module per concern (read any of them in a minute):
+
+profiles    setup(): profile (full / cpu / ci), device, seeds, folders; cfg.pick(...)
+images      load_image, save_image, built-in images
+color       rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb (BT.601)
+resize      imresize: MATLAB-compatible bicubic
+degrade     mod_crop, bicubic_down, bicubic_up, add_noise
+metrics     psnr, ssim, sr_metrics (the papers' protocol)
+data        get_images, SRPatches, sr_pair
+download    the dataset registry and sha256-checked fetching (data_scripts/download.py)
+train       fit, train_or_load
+checkpoints save_checkpoint, load_checkpoint
+plots       show_images, show_zoom, power spectra, filters, LivePlot
+widgets     interact_or_static, compare
+checks      check, check_close, check_shape (exercise checks)
+evaluate    the SR table (python -m course_utils.evaluate)
+release     student notebooks from solutions (python -m course_utils.release)
+"""
+from .profiles import Config, setup
+
+__all__ = ["setup", "Config"]
+__version__ = "0.1.0"

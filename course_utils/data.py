@@ -1,0 +1,173 @@
+"""Datasets: named collections of images, and super-resolution training pairs.
+
+* ``get_images(name, cfg)``: the images of Set5, Set14, T91, ... from the data folder or the
+  mirror, or the built-in images when the dataset is not available offline (said once).
+* ``SRPatches``: random (LR, HR) patch pairs with flips/rot90, for training.
+* ``sr_pair``: one mod-cropped HR image and its bicubic LR, for evaluation.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from .degrade import bicubic_down, bicubic_up, mod_crop
+from .download import find_dataset
+from .images import builtin_names, list_images, load_builtin, load_image
+
+__all__ = ["dataset_path", "get_images", "split_train_val", "sr_pair", "augment", "SRPatches"]
+
+# Built-in stand-ins when a dataset is absent: evaluation sets and a training set never overlap.
+BUILTIN_EVAL = ["astronaut", "coffee", "chelsea", "rocket", "camera"]
+BUILTIN_TRAIN = ["china", "flower", "motorcycle", "immunohistochemistry", "coins", "moon",
+                 "page", "text", "hubble"]
+_FALLBACK = {"Set5": BUILTIN_EVAL, "Set14": BUILTIN_EVAL, "T91": BUILTIN_TRAIN}
+_said: set[str] = set()
+
+
+def dataset_path(name: str, cfg) -> Path | None:
+    """The folder of a registry dataset, from ``cfg.data_dir`` or ``cfg.mirror``; None if absent."""
+    return find_dataset(name, cfg.data_dir, cfg.mirror)
+
+
+def get_images(name: str, cfg=None, mode: str = "rgb", fallback: bool = True
+               ) -> tuple[list[torch.Tensor], list[str], str]:
+    """Load a collection of images.
+
+    Args:
+        name: a registry dataset (``"Set5"``, ``"Set14"``, ``"T91"``), a folder path, or
+            ``"builtin"`` (the built-in evaluation images).
+        cfg: the notebook's ``setup()`` result (for the data folder and mirror).
+        mode: ``"rgb"``, ``"y"`` or ``"auto"`` (see :func:`course_utils.images.load_image`).
+        fallback: when the dataset is absent, use built-in images instead (and say so once).
+    Returns:
+        (images, names, source): each image (1, C, H, W) float32 in [0, 1]; ``source`` says where
+        they came from, e.g. ``"Set5"`` or ``"built-in stand-in for Set5"``, for titles and tables.
+    """
+    if name == "builtin":
+        return [load_builtin(n, mode) for n in BUILTIN_EVAL], list(BUILTIN_EVAL), "built-in images"
+    folder = Path(name)
+    if not folder.is_dir():
+        folder = dataset_path(name, cfg) if cfg is not None else None
+    if folder is None:
+        if not fallback or name not in _FALLBACK:
+            raise FileNotFoundError(f"dataset {name!r} is not available offline. Fetch it with "
+                                    f"`python data_scripts/download.py {name}` (or --mirror DIR).")
+        if name not in _said:
+            _said.add(name)
+            warnings.warn(f"{name} is not in the data folder and no mirror is set: using built-in "
+                          f"images instead ({', '.join(_FALLBACK[name])}). Numbers will not be "
+                          f"comparable to the papers'. Run `python data_scripts/download.py {name}`.",
+                          stacklevel=2)
+        names = _FALLBACK[name]
+        return [load_builtin(n, mode) for n in names], list(names), f"built-in stand-in for {name}"
+    files = list_images(folder)
+    return [load_image(f, mode) for f in files], [f.stem for f in files], folder.name
+
+
+def split_train_val(images: list, names: list[str], n_val: int = 2, seed: int = 0):
+    """Hold out ``n_val`` training images for validation (never Set5/Set14)."""
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(len(images), generator=g).tolist()
+    val, train = perm[:n_val], perm[n_val:]
+    return ([images[i] for i in train], [names[i] for i in train],
+            [images[i] for i in val], [names[i] for i in val])
+
+
+def sr_pair(hr: torch.Tensor, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(hr, lr): HR mod-cropped to ``scale`` and its bicubic LR (both (1, C, ., .) in [0, 1])."""
+    hr = mod_crop(hr, scale)
+    return hr, bicubic_down(hr, scale).clamp(0, 1)
+
+
+def augment(*xs: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    """Apply the same random flip and rot90 (one of the 8 dihedral transforms) to each tensor."""
+    r = torch.randint(0, 8, (1,), generator=generator).item()
+    out = []
+    for x in xs:
+        if r & 1:
+            x = x.flip(-1)
+        out.append(torch.rot90(x, r >> 1, dims=(-2, -1)))
+    return out
+
+
+class SRPatches(Dataset):
+    """Random (input, target) patch pairs cut from HR images, for SR training.
+
+    Each item picks an image, a random HR patch of ``patch`` x ``patch`` pixels (a multiple of
+    ``scale``) and a random flip/rot90, and returns
+
+    * ``input``: the bicubic LR patch (C, patch/scale, patch/scale), or, with ``interpolate=True``,
+      that LR patch enlarged back by bicubic (C, patch, patch) - the "ILR" input of SRCNN/VDSR;
+    * ``target``: the HR patch (C, patch, patch).
+
+    LR is computed from the whole mod-cropped image once (no border effects inside patches).
+    ``scale`` may be a list: each item then draws one of the scales (multi-scale training, VDSR);
+    this needs ``interpolate=True`` so sizes agree.
+
+    Args:
+        images: list of (1, C, H, W) HR tensors in [0, 1], e.g. from :func:`get_images` with mode="y".
+        scale: int or list of ints.
+        patch: HR patch size in pixels.
+        length: items per epoch (patches are random, so any number).
+        seed: makes the sequence of patches reproducible.
+    """
+
+    def __init__(self, images: list[torch.Tensor], scale: int | list[int], patch: int = 33,
+                 interpolate: bool = False, length: int = 10_000, augment: bool = True,
+                 seed: int = 0):
+        self.scales = list(scale) if isinstance(scale, (list, tuple)) else [int(scale)]
+        if len(self.scales) > 1 and not interpolate:
+            raise ValueError("multi-scale patches need interpolate=True (inputs of one size)")
+        self.patch, self.interpolate, self.length, self.augment = patch, interpolate, length, augment
+        self.seed = seed
+        self.pairs: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        for s in self.scales:
+            if patch % s and not interpolate:
+                raise ValueError(f"patch={patch} is not a multiple of scale {s}")
+            pairs = []
+            for img in images:
+                hr, lr = sr_pair(img, s)
+                if min(hr.shape[-2:]) < patch:
+                    continue
+                inp = bicubic_up(lr, s).clamp(0, 1) if interpolate else lr
+                pairs.append((inp[0], hr[0]))
+            if not pairs:
+                raise ValueError(f"no image is larger than the patch size {patch}")
+            self.pairs[s] = pairs
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
+        s = self.scales[torch.randint(len(self.scales), (1,), generator=g).item()]
+        pairs = self.pairs[s]
+        inp, hr = pairs[torch.randint(len(pairs), (1,), generator=g).item()]
+        H, W = hr.shape[-2:]
+        step = 1 if self.interpolate else s
+        top = torch.randint(0, (H - self.patch) // step + 1, (1,), generator=g).item() * step
+        left = torch.randint(0, (W - self.patch) // step + 1, (1,), generator=g).item() * step
+        t = hr[:, top:top + self.patch, left:left + self.patch]
+        if self.interpolate:
+            x = inp[:, top:top + self.patch, left:left + self.patch]
+        else:
+            p = self.patch // s
+            x = inp[:, top // s:top // s + p, left // s:left // s + p]
+        if self.augment:
+            x, t = augment(x, t, generator=g)
+        return x.contiguous(), t.contiguous()
+
+
+def builtin_check() -> list[str]:  # used by notebook 00's environment check
+    """Names of built-in images that load here (all should)."""
+    ok = []
+    for n in builtin_names():
+        try:
+            load_builtin(n)
+            ok.append(n)
+        except Exception:  # pragma: no cover - a broken scikit-image install
+            pass
+    return ok
