@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["DownloadError", "ChecksumError", "FileEntry", "registry", "sha256sum", "fetch_file",
-           "fetch", "find_dataset", "safe_extract", "vgg19_weights", "main"]
+           "fetch", "find_dataset", "status", "safe_extract", "vgg19_weights", "main"]
 
 _REGISTRY_FILE = Path(__file__).with_name("datasets.tsv")
 TIMEOUT_S = 20
@@ -155,6 +155,17 @@ def find_dataset(name: str, data_dir: Path, mirror: Path | None = None) -> Path 
         return fetch(name, data_dir, mirror, network=False, verbose=False)
     except DownloadError:
         return None
+
+
+def status(name: str, data_dir: Path, mirror: Path | None = None) -> str:
+    """Where dataset ``name`` would come from, without copying or hashing anything:
+    ``"data folder"``, ``"mirror"`` or ``"absent"``."""
+    entries = registry()[name]
+    if all((Path(data_dir) / e.file).is_file() for e in entries):
+        return "data folder"
+    if mirror is not None and all((Path(mirror) / e.file).is_file() for e in entries):
+        return "mirror"
+    return "absent"
 
 
 def safe_extract(archive: Path, dest: Path) -> None:

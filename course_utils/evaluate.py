@@ -10,6 +10,11 @@ Protocol (SRCNN, VDSR, FSRCNN, ... all used it, with MATLAB):
     python -m course_utils.evaluate --method bicubic --dataset Set5 --scale 2 3 4
     python -m course_utils.evaluate --method bicubic --dataset path/to/folder --scale 3 --json
     python -m course_utils.evaluate --list
+    python -m course_utils.evaluate --method fsrcnn-x3 --dataset Set5 --scale 3 --json
+
+The trained networks (srcnn-x3, fsrcnn-x2/3/4, espcn-x3, vdsr) come from ``checkpoints/``; the
+papers' numbers for them are those of the same architecture trained on the 91 images where the
+paper gives it (VDSR: the paper's own 291-image model).
 """
 from __future__ import annotations
 
@@ -21,9 +26,11 @@ from typing import Callable
 
 import torch
 
+from .checkpoints import CheckpointError
 from .degrade import bicubic_down, mod_crop
 from .images import ImageError, list_images, load_image
 from .metrics import quantize, sr_metrics, to_y8
+from .models import SHIPPED, sr_method
 from .resize import imresize
 
 __all__ = ["PAPER", "METHODS", "bicubic", "evaluate_images", "evaluate", "paper_value", "main"]
@@ -37,6 +44,18 @@ PAPER: dict[tuple[str, str, int], tuple[float, float | None, str]] = {
     ("bicubic", "Set14", 2): (30.24, 0.8688, _VDSR),
     ("bicubic", "Set14", 3): (27.55, 0.7742, _VDSR),
     ("bicubic", "Set14", 4): (26.00, 0.7027, _VDSR),
+    # SRCNN 9-1-5 trained on the 91 images (the shipped srcnn-x3's setting)
+    ("srcnn-x3", "Set5", 3): (32.39, None, "Dong et al. 2014 (SRCNN 9-1-5, 91 images), ECCV"),
+    # FSRCNN(56,12,4) trained on the 91 images; also the last column of the lecture's table
+    ("fsrcnn-x3", "Set5", 3): (33.06, None, "Dong et al. 2016 (FSRCNN, 91 images), ECCV"),
+    # ESPCN trained on the 91 images
+    ("espcn-x3", "Set5", 3): (32.55, None, "Shi et al. 2016 (ESPCN, 91 images), CVPR"),
+    ("vdsr", "Set5", 2): (37.53, 0.9587, _VDSR),
+    ("vdsr", "Set5", 3): (33.66, 0.9213, _VDSR),
+    ("vdsr", "Set5", 4): (31.35, 0.8838, _VDSR),
+    ("vdsr", "Set14", 2): (33.03, 0.9124, _VDSR),
+    ("vdsr", "Set14", 3): (29.77, 0.8314, _VDSR),
+    ("vdsr", "Set14", 4): (28.01, 0.7674, _VDSR),
 }
 
 
@@ -49,6 +68,9 @@ def bicubic(lr: torch.Tensor, scale: int) -> torch.Tensor:
 METHODS: dict[str, tuple[Callable[[torch.Tensor, int], torch.Tensor], str]] = {
     "bicubic": (bicubic, "MATLAB-compatible bicubic interpolation"),
 }
+# The course's trained networks: each loads checkpoints/NAME.pt on first use (see models.py).
+for _name, (_desc, _scales, _) in SHIPPED.items():
+    METHODS[_name] = (sr_method(_name), f"{_desc} [checkpoints/{_name}.pt]")
 
 
 def paper_value(method: str, dataset: str, scale: int):
@@ -161,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for ds in args.dataset:
             results += evaluate(args.method, ds, args.scale)
-    except (ImageError, FileNotFoundError, KeyError, ValueError) as e:
+    except (ImageError, FileNotFoundError, KeyError, ValueError, CheckpointError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
         return 2

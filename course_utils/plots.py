@@ -47,7 +47,6 @@ def show_images(images: list, titles: list[str] | None = None, ncols: int | None
         fig.suptitle(suptitle)
     fig.tight_layout()
     plt.show()
-    return fig
 
 
 def show_zoom(images: list[torch.Tensor], titles: list[str], box: tuple[int, int, int] | None = None,
@@ -76,7 +75,6 @@ def show_zoom(images: list[torch.Tensor], titles: list[str], box: tuple[int, int
         fig.suptitle(suptitle)
     fig.tight_layout()
     plt.show()
-    return fig
 
 
 def radial_power_spectrum(img: torch.Tensor, bins: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -145,7 +143,6 @@ def show_filters(weight: torch.Tensor, ncols: int = 8, order_by_variance: bool =
         fig.suptitle(title)
     fig.tight_layout()
     plt.show()
-    return fig
 
 
 class LivePlot:

@@ -1,0 +1,134 @@
+"""Train (or resume) one of the course's shipped super-resolution checkpoints.
+
+    python data_scripts/train_sr.py fsrcnn-x3 --steps 6000
+    python data_scripts/train_sr.py fsrcnn-x2 --steps 800 --init fsrcnn-x3   # deconv only
+    python data_scripts/train_sr.py vdsr --steps 1500 --batch 16
+
+Training data: T91 (Y channel) with a few images held out for validation
+(``split_train_val``); Set5/Set14 are never used here. The run is resumable: a work file
+``data/checkpoints/train_NAME.pt`` (weights, optimizer, history) is written every
+``--ckpt-every`` steps and picked up again by the same command. At the end the model alone is
+written to ``checkpoints/NAME.pt`` (+ ``.sha256``) with meta {command, steps, seconds, note,
+val_psnr}. Set COURSE_DATA_MIRROR=DIR to read T91 from a mirror folder.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from course_utils import setup  # noqa: E402
+from course_utils.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
+from course_utils.data import SRPatches, get_images, split_train_val  # noqa: E402
+from course_utils.evaluate import evaluate_images  # noqa: E402
+from course_utils.models import SHIPPED, build, run_model  # noqa: E402
+from course_utils.train import fit  # noqa: E402
+
+# name -> (HR patch, batch, learning rate, gradient clip); SRCNN's patch is the paper's 33x33.
+DEFAULTS = {
+    "srcnn-x3": (33, 32, 1e-3, None),
+    "fsrcnn-x3": (48, 32, 1e-3, None),
+    "fsrcnn-x2": (48, 32, 1e-3, None),
+    "fsrcnn-x4": (48, 32, 1e-3, None),
+    "espcn-x3": (51, 32, 1e-3, None),
+    "vdsr": (41, 16, 1e-4, 0.4),
+}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", choices=sorted(SHIPPED))
+    p.add_argument("--steps", type=int, required=True, help="total optimizer steps")
+    p.add_argument("--batch", type=int)
+    p.add_argument("--patch", type=int, help="HR patch size (pixels)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (cosine-annealed to 5%%)")
+    p.add_argument("--clip", type=float, help="gradient-norm clipping")
+    p.add_argument("--init", help="start from this shipped checkpoint and train only the "
+                   "deconvolution layer (FSRCNN x2/x4 from x3, as in the paper)")
+    p.add_argument("--n-val", type=int, default=5, help="T91 images held out for validation")
+    p.add_argument("--val-every", type=int, default=250)
+    p.add_argument("--ckpt-every", type=int, default=250)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, help="output folder (default: checkpoints/)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cfg = setup(profile="cpu", seed=args.seed)
+    patch, batch, lr, clip = DEFAULTS[args.name]
+    patch, batch = args.patch or patch, args.batch or batch
+    lr = args.lr or lr
+    clip = args.clip if args.clip is not None else clip
+    scales = list(SHIPPED[args.name][1])
+    ilr = SHIPPED[args.name][2] == "ilr"
+
+    images, names, source = get_images("T91", cfg, mode="y", fallback=False)
+    train, tnames, val, vnames = split_train_val(images, names, n_val=args.n_val, seed=0)
+    print(f"{source}: {len(train)} training images, validation on {', '.join(vnames)}")
+    data = SRPatches(train, scales if len(scales) > 1 else scales[0], patch=patch,
+                     interpolate=ilr, length=10**9, seed=args.seed)
+    loader = DataLoader(data, batch_size=batch, shuffle=False, num_workers=0)
+
+    model = build(args.name)
+    params = model.parameters()
+    note_init = ""
+    if args.init:
+        ck = load_checkpoint(cfg.checkpoint_dir / f"{args.init}.pt", name=args.init)
+        sd = {k: v for k, v in ck["state_dict"].items()}
+        model.load_state_dict(sd)  # same shapes: only the deconvolution's stride differs
+        for prm in model.parameters():
+            prm.requires_grad_(False)
+        for prm in model.deconv.parameters():
+            prm.requires_grad_(True)
+        params = model.deconv.parameters()
+        note_init = f"; initialised from {args.init} ({ck['meta'].get('steps')} steps), only the deconvolution trained"
+
+    border = getattr(model, "border", 0)
+
+    def loss_fn(out, target):
+        if border:  # SRCNN's valid convolutions: compare with the centre of the target
+            target = target[..., border:-border, border:-border]
+        return F.mse_loss(out, target)
+
+    def val_fn():
+        psnrs = [evaluate_images(lambda x, s: run_model(args.name, model, x, s).double(),
+                                 val, s, vnames)["psnr"] for s in scales]
+        return sum(psnrs) / len(psnrs)
+
+    opt = torch.optim.Adam(params, lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.steps, eta_min=0.05 * lr)
+    work = cfg.data_dir / "checkpoints" / f"train_{args.name}.pt"
+    t0 = time.time()
+    hist = fit(model, loss_fn, loader, args.steps, optimizer=opt, scheduler=sched, clip=clip,
+               val_fn=val_fn, val_every=args.val_every, checkpoint=work,
+               ckpt_every=args.ckpt_every, plot=False, desc=args.name)
+    steps = hist["step"][-1] if hist["step"] else 0
+    if hist["interrupted"] or steps < args.steps:
+        print(f"stopped at step {steps} of {args.steps}: run the same command again to resume")
+        return 1
+    val_psnr = val_fn()
+    minutes = hist["seconds"] / 60
+    command = "COURSE_DATA_MIRROR=/work/shared/datasets python data_scripts/train_sr.py " + \
+        " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    meta = {"command": command, "steps": steps, "seconds": round(hist["seconds"], 1),
+            "note": (f"short CPU training: {steps} steps, {minutes:.0f} min (1 thread), "
+                     f"T91 minus {args.n_val} held-out images, Adam lr {lr:g} cosine, batch "
+                     f"{batch}, HR patch {patch}" + (f", clip {clip:g}" if clip else "")
+                     + note_init + "; not the paper's schedule"),
+            "val_psnr": round(val_psnr, 3), "val_images": vnames, "scales": scales,
+            "arch": SHIPPED[args.name][0]}
+    out = (args.out or cfg.checkpoint_dir) / f"{args.name}.pt"
+    digest = save_checkpoint(out, model.state_dict(), name=args.name, meta=meta)
+    print(f"wrote {out} sha256 {digest}\n  {meta}\n  (this run: {time.time() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""Profiles, the training loop, checkpoints, the student release, checks and plots."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from course_utils import checks, release
+from course_utils.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from course_utils.plots import radial_power_spectrum
+from course_utils.profiles import setup
+from course_utils.train import fit, train_or_load
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_profile_choice_and_pick(monkeypatch):
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    monkeypatch.setenv("CI", "true")
+    cfg = setup(quiet=True)
+    assert cfg.profile == "ci"
+    assert cfg.pick(full=100, cpu=10, ci=1) == 1
+    assert cfg.pick(full=100, cpu=10) == 10 and cfg.pick(full=100) == 100
+    monkeypatch.delenv("CI")
+    assert setup(quiet=True).profile == ("full" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setenv("COURSE_PROFILE", "full")
+    assert setup(quiet=True).pick(full=100, cpu=10, ci=1) == 100
+    with pytest.raises(ValueError, match="profile"):
+        setup(profile="huge", quiet=True)
+
+
+def test_setup_seeds_everything():
+    setup(profile="ci", seed=3, quiet=True)
+    a = torch.rand(3)
+    setup(profile="ci", seed=3, quiet=True)
+    assert torch.equal(a, torch.rand(3))
+
+
+def _tiny_problem():
+    torch.manual_seed(0)
+    x = torch.randn(64, 4)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16, shuffle=True)
+    return torch.nn.Linear(4, 1), loader
+
+
+def test_fit_learns_and_resumes(tmp_path):
+    model, loader = _tiny_problem()
+    ck = tmp_path / "lin.pt"
+    h = fit(model, torch.nn.functional.mse_loss, loader, steps=150, lr=0.05, checkpoint=ck,
+            ckpt_every=50, plot=False, val_fn=lambda: 0.0, val_every=50)
+    assert h["loss"][-1] < 0.05 * h["loss"][0]
+    assert h["val_step"] == [50, 100, 150] and ck.is_file()
+    model2, _ = _tiny_problem()
+    h2 = fit(model2, torch.nn.functional.mse_loss, loader, steps=160, lr=0.05, checkpoint=ck, plot=False)
+    assert h2["step"][0] == 1 and h2["step"][-1] == 160 and len(h2["step"]) == 160
+
+
+def test_fit_stops_cleanly_on_keyboard_interrupt():
+    model, loader = _tiny_problem()
+    calls = {"n": 0}
+
+    def loss(pred, y):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise KeyboardInterrupt
+        return torch.nn.functional.mse_loss(pred, y)
+
+    h = fit(model, loss, loader, steps=100, plot=False)
+    assert h["interrupted"] and len(h["loss"]) == 6
+
+
+def test_fit_clips_gradients():
+    model, loader = _tiny_problem()
+    seen = []
+    orig = torch.nn.utils.clip_grad_norm_
+
+    def spy(params, max_norm):
+        params = list(params)
+        orig(params, max_norm)
+        seen.append(torch.sqrt(sum((p.grad**2).sum() for p in params)).item())
+    torch.nn.utils.clip_grad_norm_ = spy
+    try:
+        fit(model, torch.nn.functional.mse_loss, loader, steps=5, lr=1e-3, clip=0.01, plot=False)
+    finally:
+        torch.nn.utils.clip_grad_norm_ = orig
+    assert len(seen) == 5 and max(seen) <= 0.01 + 1e-6
+
+
+def test_checkpoint_round_trip_and_refusals(tmp_path):
+    model = torch.nn.Conv2d(1, 2, 3)
+    p = tmp_path / "net.pt"
+    digest = save_checkpoint(p, model.state_dict(), "net", meta={"steps": 3})
+    assert (tmp_path / "net.pt.sha256").read_text().split()[0] == digest
+    ck = load_checkpoint(p, name="net")
+    assert torch.equal(ck["state_dict"]["weight"], model.weight) and ck["meta"]["steps"] == 3
+    with pytest.raises(CheckpointError, match="not 'other'"):
+        load_checkpoint(p, name="other")
+    # a plain state_dict that is not ours
+    torch.save(model.state_dict(), tmp_path / "plain.pt")
+    with pytest.raises(CheckpointError, match="not a Pixels-from-Nothing checkpoint"):
+        load_checkpoint(tmp_path / "plain.pt")
+    # a pickle with code in it is refused by weights_only loading
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+    torch.save({"format": "x", "obj": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="safely"):
+        load_checkpoint(tmp_path / "evil.pt")
+    # a damaged file: the sha256 beside it no longer matches
+    data = bytearray(p.read_bytes())
+    data[-10] ^= 0xFF
+    p.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="sha256"):
+        load_checkpoint(p)
+
+
+def test_train_or_load_trains_then_loads(tmp_path):
+    cfg = setup(profile="ci", quiet=True)
+    cfg.data_dir, cfg.checkpoint_dir = tmp_path / "data", tmp_path / "shipped"
+    model, loader = _tiny_problem()
+    calls = []
+
+    def train_fn(m):
+        calls.append(1)
+        return fit(m, torch.nn.functional.mse_loss, loader, steps=20, plot=False)
+    m1, info1 = train_or_load("lin", model, train_fn, cfg)
+    assert info1["source"].startswith("trained") and len(calls) == 1
+    m2, info2 = train_or_load("lin", torch.nn.Linear(4, 1), train_fn, cfg)
+    assert info2["source"] == "cached checkpoint" and len(calls) == 1
+    assert torch.equal(m2.weight, m1.weight)
+
+
+def _nb(cells):
+    return {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def test_release_strips_solutions_and_hidden_tests(tmp_path):
+    src, dst = tmp_path / "solutions", tmp_path / "notebooks"
+    src.mkdir()
+    code = ("def f(x):\n    \"\"\"Double x.\"\"\"\n    ### BEGIN SOLUTION\n    return 2 * x\n"
+            "    ### END SOLUTION\n")
+    check = "assert f(2) == 4\n### BEGIN HIDDEN TESTS\nassert f(3) == 6\n### END HIDDEN TESTS\nprint('ok')"
+    nb = _nb([{"cell_type": "markdown", "metadata": {}, "source": "# T"},
+              {"cell_type": "code", "metadata": {"x": 1}, "source": code, "outputs": [{"output_type": "stream", "name": "stdout", "text": "hi"}], "execution_count": 3},
+              {"cell_type": "code", "metadata": {}, "source": check, "outputs": [], "execution_count": None}])
+    (src / "01_x.ipynb").write_text(json.dumps(nb))
+    assert release.release(src, dst) == ["01_x.ipynb"]
+    out = json.loads((dst / "01_x.ipynb").read_text())
+    c1, c2 = out["cells"][1], out["cells"][2]
+    assert "return 2 * x" not in c1["source"] and "    # YOUR CODE HERE\n    raise NotImplementedError()" in c1["source"]
+    assert '"""Double x."""' in c1["source"]
+    assert c1["outputs"] == [] and c1["execution_count"] is None and c1["metadata"] == {}
+    assert "f(3)" not in c2["source"] and "print('ok')" in c2["source"]
+    # the student version really raises until the student writes the answer
+    ns = {}
+    exec(c1["source"], ns)
+    with pytest.raises(NotImplementedError):
+        ns["f"](1)
+    assert release.release(src, dst, check=True) == []
+    nb["cells"][1]["source"] = code.replace("2 * x", "x + x")  # a new answer: same student text
+    (src / "01_x.ipynb").write_text(json.dumps(nb))
+    assert release.release(src, dst, check=True) == []
+    nb["cells"][1]["source"] = code.replace("Double x.", "Twice x.")  # the prompt changed
+    (src / "01_x.ipynb").write_text(json.dumps(nb))
+    assert release.release(src, dst, check=True) == ["01_x.ipynb"]  # stale now
+
+
+def test_release_rejects_unclosed_markers():
+    with pytest.raises(release.ReleaseError, match="not closed"):
+        release.strip_source("### BEGIN SOLUTION\nx = 1\n")
+
+
+def test_student_notebooks_are_up_to_date():
+    r = subprocess.run([sys.executable, "-m", "course_utils.release", "--check"], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_solutions_never_leak_into_student_notebooks():
+    for nb in (ROOT / "notebooks").glob("*.ipynb"):
+        text = nb.read_text()
+        assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text, nb.name
+        for cell in json.loads(text)["cells"]:
+            assert not cell.get("outputs"), f"{nb.name} has outputs"
+
+
+def test_checks_fail_on_wrong_answers():
+    checks.check_close(torch.ones(3), torch.ones(3))
+    with pytest.raises(checks.CheckFailed, match="differs"):
+        checks.check_close(torch.ones(3), torch.zeros(3))
+    with pytest.raises(checks.CheckFailed, match="shape"):
+        checks.check_close(torch.ones(3), torch.ones(4))
+    with pytest.raises(checks.CheckFailed):
+        checks.check_close(20.1, 20.0, rtol=1e-4)
+    with pytest.raises(checks.CheckFailed, match="expected"):
+        checks.check_shape(torch.zeros(1, 3, 4, 4), (1, 1, -1, -1))
+
+
+def test_power_spectrum_of_a_sinusoid_peaks_at_its_frequency():
+    n = 64
+    xx = torch.arange(n, dtype=torch.float64)
+    img = torch.sin(2 * torch.pi * 0.25 * xx)[None, :].expand(n, n)
+    f, p = radial_power_spectrum(img, bins=32)
+    assert abs(f[p.argmax()] - 0.25) < 0.5 / 32 + 1e-9
