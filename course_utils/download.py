@@ -101,6 +101,10 @@ def fetch_file(entry: FileEntry, data_dir: Path, mirror: Path | None = None,
     finally:
         if tmp.exists():
             tmp.unlink()
+        try:  # leave no empty folder behind after a failure
+            target.parent.rmdir()
+        except OSError:
+            pass
 
 
 def _copy_from_source(entry: FileEntry, out, mirror: Path | None, network: bool) -> str:

@@ -67,6 +67,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable, loader, steps: int,
         if scheduler is not None and "scheduler" in ex:
             scheduler.load_state_dict(ex["scheduler"])
         hist.update(ex.get("history", {}))
+        hist["interrupted"] = False
         start = int(ck["meta"].get("step", 0))
         print(f"resuming from {checkpoint} at step {start}")
 
