@@ -76,10 +76,15 @@ def load_image(path: str | Path, mode: str = "rgb") -> torch.Tensor:
         raise ImageError(f"{path}: not a readable image ({type(e).__name__}: {e}). The file may be "
                          "truncated or corrupt: download it again (data_scripts/download.py checks "
                          "sha256) or remove it from the folder.") from None
+    return _to_tensor(arr, mode)
+
+
+def _to_tensor(arr: np.ndarray, mode: str) -> torch.Tensor:
+    """(H, W) or (H, W, 3) array in [0, 1] -> (1, C, H, W) float32 with C set by ``mode``."""
     t = torch.from_numpy(arr).float()
     t = t[None, None] if t.dim() == 2 else t.permute(2, 0, 1)[None]
     if mode == "rgb" and t.shape[1] == 1:
-        t = t.expand(1, 3, *t.shape[2:]).contiguous()
+        t = t.expand(1, 3, *t.shape[2:])
     elif mode == "y" and t.shape[1] == 3:
         t = rgb_to_y(t)
     return t.contiguous()
@@ -145,10 +150,4 @@ def load_builtin(name: str, mode: str = "rgb") -> torch.Tensor:
             arr = arr[..., :3]
     else:
         raise KeyError(f"unknown built-in image {name!r}; choose from {builtin_names()}")
-    t = torch.from_numpy(arr).float()
-    t = t[None, None] if t.dim() == 2 else t.permute(2, 0, 1)[None]
-    if mode == "rgb" and t.shape[1] == 1:
-        t = t.expand(1, 3, *t.shape[2:]).contiguous()
-    elif mode == "y" and t.shape[1] == 3:
-        t = rgb_to_y(t)
-    return t.contiguous()
+    return _to_tensor(arr, mode)
