@@ -45,6 +45,7 @@ def save_checkpoint(path: str | Path, state_dict: dict, name: str, meta: dict | 
     os.close(fd)
     try:
         torch.save(obj, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -96,6 +96,7 @@ def fetch_file(entry: FileEntry, data_dir: Path, mirror: Path | None = None,
                                 f"  expected {entry.sha256}\n  actual   {actual}\n"
                                 "The copy is corrupt or was changed; nothing was written. Fetch it "
                                 "again, or repair the mirror.")
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
         os.replace(tmp, target)
         return target, source
     finally:
