@@ -113,7 +113,8 @@ def load_faces(cfg, scale: float = 1.0, fallback: bool = True
 
     Args:
         cfg: the notebook's ``setup()`` (data folder and mirror).
-        scale: resize factor (e.g. 0.5 -> 56 x 46) with the course's bicubic; 1 keeps 112 x 92.
+        scale: resize factor of the faces (e.g. 0.5 -> 56 x 46) with the course's bicubic; 1 keeps
+            112 x 92. The 8 x 8 digits of the fallback are never resized.
         fallback: when the faces are absent, use the digits (warned once) instead of raising.
     Returns:
         (faces, person, source): faces (N, 1, H, W) float32 in [0, 1] (N = 400 for ORL, ordered
@@ -129,9 +130,7 @@ def load_faces(cfg, scale: float = 1.0, fallback: bool = True
         _warn_once("faces", "The olivetti faces are not in the data folder and no mirror is set: "
                    "using scikit-learn's 8x8 digits instead. Run "
                    "`python data_scripts/download.py olivetti` for the faces.")
-        x, y = load_digits()
-        if scale != 1:
-            x = imresize(x, scale=scale).clamp(0, 1)
+        x, y = load_digits()  # already tiny: ``scale`` is not applied to the stand-in
         return x, y, "scikit-learn digits (stand-in for faces)"
     files = sorted(Path(folder).glob("s*/*.pgm"), key=_natural_key)
     if not files:
@@ -158,12 +157,19 @@ def _mnist_train_torchvision(cfg, timeout_s: float = 5.0):
     """The 60k training split through torchvision (cached in data_dir/torchvision), or None."""
     import torchvision
 
+    root = Path(cfg.data_dir) / "torchvision"
+    existed = root.exists()
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout_s)  # offline: fail within seconds, never hang
     try:
-        ds = torchvision.datasets.MNIST(Path(cfg.data_dir) / "torchvision", train=True,
-                                        download=True)
+        ds = torchvision.datasets.MNIST(root, train=True, download=True)
     except Exception as e:  # DNS failure, timeout, checksum error, ...
+        if not existed:  # leave no empty folders behind (torchvision creates MNIST/raw first)
+            for d in (root / "MNIST" / "raw", root / "MNIST", root):
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
         _warn_once("mnist-train", f"torchvision could not download the MNIST training split "
                    f"({type(e).__name__}: {str(e).splitlines()[0][:120]}); using the 10k test "
                    "split from the course's data instead.")
