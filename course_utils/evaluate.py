@@ -33,7 +33,8 @@ from .metrics import quantize, sr_metrics, to_y8
 from .models import SHIPPED, sr_method
 from .resize import imresize
 
-__all__ = ["PAPER", "METHODS", "bicubic", "evaluate_images", "evaluate", "paper_value", "main"]
+__all__ = ["PAPER", "METHODS", "bicubic", "evaluate_images", "evaluate", "paper_value",
+           "compare_methods", "main"]
 
 # Published numbers (PSNR dB, SSIM, source), Y channel, shave = scale, MATLAB bicubic degradation.
 _VDSR = "Kim et al. 2016 (VDSR), Table 3"
@@ -105,6 +106,53 @@ def evaluate_images(method: Callable, images: list[torch.Tensor], scale: int,
     n = len(per)
     return {"psnr": sum(p for _, p, _ in per) / n, "ssim": sum(s for _, _, s in per) / n,
             "images": n, "per_image": per}
+
+
+def compare_methods(methods: dict[str, Callable], datasets: dict[str, tuple[list, list]],
+                    scales: list[int], paper: dict[str, str] | None = None,
+                    show: bool = True) -> list[dict]:
+    """Evaluate several methods on several datasets and scales; print one table.
+
+    Args:
+        methods: row label -> ``f(lr_y, scale) -> sr_y`` (e.g. ``METHODS["bicubic"][0]``), or
+            -> ``(f, scales)`` for a method that only handles some scales.
+        datasets: dataset label (``"Set5"``) -> (images, names) as from ``get_images``.
+        scales: the scales to test; a method that refuses a scale (ValueError) gets no row.
+        paper: row label -> key of :data:`PAPER` (e.g. ``{"bicubic": "bicubic"}``): the
+            published number for that method is printed beside ours, with its source.
+    Returns:
+        one dict per row: dataset, method, scale, psnr, ssim, paper_psnr, paper_ssim, source.
+    """
+    paper = paper or {}
+    rows = []
+    for ds, (images, names) in datasets.items():
+        for s in scales:
+            for label, fn in methods.items():
+                if isinstance(fn, tuple):
+                    fn, only = fn
+                    if s not in only:
+                        continue
+                try:
+                    r = evaluate_images(fn, images, s, names)
+                except ValueError as e:
+                    if "trained for" in str(e):
+                        continue
+                    raise
+                pv = paper_value(paper[label], ds, s) if label in paper else None
+                rows.append({"dataset": ds, "method": label, "scale": s, "psnr": r["psnr"],
+                             "ssim": r["ssim"], "paper_psnr": pv[0] if pv else None,
+                             "paper_ssim": pv[1] if pv else None, "source": pv[2] if pv else ""})
+    if show:
+        w = max([len(r["method"]) for r in rows] + [6])
+        print("protocol: Y (BT.601), 8-bit, shave = scale, MATLAB-bicubic LR, mean over images")
+        print(f"{'dataset':8} {'scale':>5}  {'method':{w}} {'PSNR':>7} {'SSIM':>7} | "
+              f"{'paper PSNR':>10} {'paper SSIM':>10}  source of the paper's number")
+        for r in rows:
+            pp = f"{r['paper_psnr']:10.2f}" if r["paper_psnr"] is not None else f"{'-':>10}"
+            ps = f"{r['paper_ssim']:10.4f}" if r["paper_ssim"] is not None else f"{'-':>10}"
+            print(f"{r['dataset']:8} {'x' + str(r['scale']):>5}  {r['method']:{w}} "
+                  f"{r['psnr']:7.2f} {r['ssim']:7.4f} | {pp} {ps}  {r['source']}")
+    return rows
 
 
 def _load_folder(folder: Path) -> tuple[list[torch.Tensor], list[str]]:

@@ -70,6 +70,9 @@ class VDSR(nn.Module):
 
     Input/output: (N, C, H, W) in [0, 1] (the ILR image in, the SR image out).
     Parameters: convs.0 ... convs.{depth-1}.
+    Initialisation: He et al. (normal, fan-in, ReLU gain) and zero biases, as in the paper, with
+    the last layer set to zero so training starts from x^ILR (PyTorch's default initialisation
+    shrinks the signal through 20 layers and the network then barely learns).
     """
 
     def __init__(self, depth: int = 20, width: int = 64, channels: int = 1, residual: bool = True):
@@ -77,6 +80,10 @@ class VDSR(nn.Module):
         chans = [channels] + [width] * (depth - 1) + [channels]
         self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1) for a, b in zip(chans, chans[1:]))
         self.residual = residual
+        for conv in self.convs:
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+        nn.init.zeros_(self.convs[-1].weight)
 
     def forward(self, ilr: torch.Tensor) -> torch.Tensor:
         h = ilr

@@ -51,8 +51,9 @@ def main(argv=None) -> int:
     p.add_argument("--patch", type=int, help="HR patch size (pixels)")
     p.add_argument("--lr", type=float, help="Adam learning rate (cosine-annealed to 5%%)")
     p.add_argument("--clip", type=float, help="gradient-norm clipping")
-    p.add_argument("--init", help="start from this shipped checkpoint and train only the "
-                   "deconvolution layer (FSRCNN x2/x4 from x3, as in the paper)")
+    p.add_argument("--init", help="start from this shipped checkpoint: for fsrcnn-x2/x4 from "
+                   "fsrcnn-x3 only the deconvolution layer is trained (as in the paper); for the "
+                   "same name (e.g. vdsr from vdsr) training continues with a fresh schedule")
     p.add_argument("--n-val", type=int, default=5, help="T91 images held out for validation")
     p.add_argument("--val-every", type=int, default=250)
     p.add_argument("--ckpt-every", type=int, default=250)
@@ -78,17 +79,22 @@ def main(argv=None) -> int:
 
     model = build(args.name)
     params = model.parameters()
-    note_init = ""
+    note_init, prev_steps, prev_seconds, prev_command = "", 0, 0.0, None
     if args.init:
         ck = load_checkpoint(cfg.checkpoint_dir / f"{args.init}.pt", name=args.init)
-        sd = {k: v for k, v in ck["state_dict"].items()}
-        model.load_state_dict(sd)  # same shapes: only the deconvolution's stride differs
-        for prm in model.parameters():
-            prm.requires_grad_(False)
-        for prm in model.deconv.parameters():
-            prm.requires_grad_(True)
-        params = model.deconv.parameters()
-        note_init = f"; initialised from {args.init} ({ck['meta'].get('steps')} steps), only the deconvolution trained"
+        model.load_state_dict(ck["state_dict"])  # same shapes (FSRCNN: only the stride differs)
+        if args.init == args.name:  # continue training the whole network
+            prev_steps, prev_seconds = int(ck["meta"]["steps"]), float(ck["meta"]["seconds"])
+            prev_command = ck["meta"].get("command")
+            note_init = f"; continued from a first run of {prev_steps} steps (all layers)"
+        else:
+            for prm in model.parameters():
+                prm.requires_grad_(False)
+            for prm in model.deconv.parameters():
+                prm.requires_grad_(True)
+            params = model.deconv.parameters()
+            note_init = (f"; initialised from {args.init} ({ck['meta'].get('steps')} steps), "
+                         "only the deconvolution trained")
 
     border = getattr(model, "border", 0)
 
@@ -104,7 +110,8 @@ def main(argv=None) -> int:
 
     opt = torch.optim.Adam(params, lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.steps, eta_min=0.05 * lr)
-    work = cfg.data_dir / "checkpoints" / f"train_{args.name}.pt"
+    work = cfg.data_dir / "checkpoints" / (f"train_{args.name}.pt" if args.init != args.name
+                                           else f"train_{args.name}_continued.pt")
     t0 = time.time()
     hist = fit(model, loss_fn, loader, args.steps, optimizer=opt, scheduler=sched, clip=clip,
                val_fn=val_fn, val_every=args.val_every, checkpoint=work,
@@ -113,12 +120,15 @@ def main(argv=None) -> int:
     if hist["interrupted"] or steps < args.steps:
         print(f"stopped at step {steps} of {args.steps}: run the same command again to resume")
         return 1
-    val_psnr = val_fn()
-    minutes = hist["seconds"] / 60
+    val_psnr = hist["val"][-1] if hist["val_step"] and hist["val_step"][-1] == steps else val_fn()
     command = "COURSE_DATA_MIRROR=/work/shared/datasets python data_scripts/train_sr.py " + \
         " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    meta = {"command": command, "steps": steps, "seconds": round(hist["seconds"], 1),
-            "note": (f"short CPU training: {steps} steps, {minutes:.0f} min (1 thread), "
+    if prev_command:
+        command = prev_command + " && " + command
+    total_steps, seconds = prev_steps + steps, prev_seconds + hist["seconds"]
+    minutes = seconds / 60
+    meta = {"command": command, "steps": total_steps, "seconds": round(seconds, 1),
+            "note": (f"short CPU training: {total_steps} steps, {minutes:.0f} min (1 thread), "
                      f"T91 minus {args.n_val} held-out images, Adam lr {lr:g} cosine, batch "
                      f"{batch}, HR patch {patch}" + (f", clip {clip:g}" if clip else "")
                      + note_init + "; not the paper's schedule"),

@@ -1,0 +1,170 @@
+"""SR networks (course_utils.models) and their evaluate methods: values from the definitions."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from course_utils.checkpoints import load_checkpoint, save_checkpoint
+from course_utils.evaluate import METHODS, PAPER, evaluate_images
+from course_utils.models import (ESPCN, FSRCNN, SHIPPED, SRCNN, VDSR, build, count_parameters,
+                                 count_weights, run_model, sr_method, srcnn_border)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def conv_weights(f, n_in, n_out):
+    return f * f * n_in * n_out
+
+
+@pytest.mark.parametrize("f1,f2,f3", [(9, 1, 5), (9, 3, 5), (9, 5, 5), (11, 1, 7)])
+def test_srcnn_weight_count_and_output_size(f1, f2, f3):
+    net = SRCNN(f1, f2, f3)
+    expected = conv_weights(f1, 1, 64) + conv_weights(f2, 64, 32) + conv_weights(f3, 32, 1)
+    assert count_weights(net) == expected
+    assert count_parameters(net) == expected + 64 + 32 + 1
+    b = srcnn_border(f1, f2, f3)
+    assert b == (f1 + f2 + f3 - 3) // 2
+    assert net(torch.rand(2, 1, 40, 37)).shape == (2, 1, 40 - 2 * b, 37 - 2 * b)
+
+
+def test_srcnn_paper_counts():
+    assert count_weights(SRCNN(9, 1, 5)) == 8032      # Dong et al. 2014
+    assert count_weights(SRCNN(9, 5, 5)) == 57184     # SRCNN-Ex in the FSRCNN table
+
+
+@pytest.mark.parametrize("d,s,m", [(56, 12, 4), (32, 5, 1), (48, 12, 3)])
+def test_fsrcnn_weight_count(d, s, m):
+    expected = (conv_weights(5, 1, d) + conv_weights(1, d, s) + m * conv_weights(3, s, s)
+                + conv_weights(1, s, d) + conv_weights(9, d, 1))
+    assert count_weights(FSRCNN(3, d, s, m)) == expected
+
+
+def test_fsrcnn_56_12_4_is_12464():
+    assert count_weights(FSRCNN(3)) == 12464
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_lr_space_models_output_size(scale):
+    x = torch.rand(2, 1, 11, 14)
+    assert FSRCNN(scale)(x).shape == (2, 1, 11 * scale, 14 * scale)
+    assert ESPCN(scale)(x).shape == (2, 1, 11 * scale, 14 * scale)
+
+
+def test_fsrcnn_only_deconv_depends_on_scale():
+    a, b = FSRCNN(2).state_dict(), FSRCNN(4).state_dict()
+    assert a.keys() == b.keys()
+    assert all(a[k].shape == b[k].shape for k in a)  # so x3 weights initialise x2/x4
+
+
+def test_espcn_weights_from_definition():
+    s = 3
+    expected = conv_weights(5, 1, 64) + conv_weights(3, 64, 32) + conv_weights(3, 32, s * s)
+    assert count_weights(ESPCN(s)) == expected
+
+
+def test_vdsr_weights_size_and_residual():
+    net = VDSR()
+    assert count_weights(net) == conv_weights(3, 1, 64) + 18 * conv_weights(3, 64, 64) + conv_weights(3, 64, 1)
+    small = VDSR(depth=4, width=8)
+    x = torch.rand(1, 1, 19, 23)
+    assert small(x).shape == x.shape
+    with torch.no_grad():
+        small.convs[-1].weight.zero_()
+        small.convs[-1].bias.zero_()
+    assert torch.allclose(small(x), x)  # residual: zero residual branch -> identity
+
+
+def test_vdsr_receptive_field_is_2d_plus_1():
+    depth = 6
+    net = VDSR(depth=depth, width=4, residual=False)
+    with torch.no_grad():
+        for c in net.convs:
+            c.weight.uniform_(0.1, 1.0)  # positive weights: every ReLU open
+            c.bias.zero_()
+    x = torch.rand(1, 1, 31, 31, requires_grad=True)
+    net(x)[0, 0, 15, 15].backward()
+    rows = (x.grad[0, 0] != 0).any(dim=1).nonzero()
+    assert int(rows.max() - rows.min() + 1) == 2 * depth + 1
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_run_model_returns_hr_size(name):
+    torch.manual_seed(0)
+    net = build(name).eval()
+    for s in SHIPPED[name][1]:
+        lr = torch.rand(1, 1, 9, 10, dtype=torch.float64)
+        with torch.no_grad():
+            out = run_model(name, net, lr, s)
+        assert out.shape == (1, 1, 9 * s, 10 * s)
+
+
+def test_methods_registered_and_listed():
+    for name in ["srcnn-x3", "fsrcnn-x2", "fsrcnn-x3", "fsrcnn-x4", "espcn-x3", "vdsr"]:
+        assert name in METHODS
+    out = subprocess.run([sys.executable, "-m", "course_utils.evaluate", "--list"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    listed = {line.split()[0] for line in out.splitlines() if line.strip()}
+    assert {"bicubic", "srcnn-x3", "fsrcnn-x2", "fsrcnn-x3", "fsrcnn-x4", "espcn-x3", "vdsr"} <= listed
+
+
+def test_paper_numbers_have_sources():
+    assert PAPER[("srcnn-x3", "Set5", 3)][0] == 32.39
+    assert PAPER[("fsrcnn-x3", "Set5", 3)][0] == 33.06
+    assert all(src for _, _, src in PAPER.values())
+
+
+def test_checkpoint_round_trip_and_method(tmp_path):
+    torch.manual_seed(0)
+    net = build("fsrcnn-x3")
+    save_checkpoint(tmp_path / "fsrcnn-x3.pt", net.state_dict(), name="fsrcnn-x3",
+                    meta={"command": "test", "steps": 0, "seconds": 0.0, "note": "test", "val_psnr": 0.0})
+    ck = load_checkpoint(tmp_path / "fsrcnn-x3.pt", name="fsrcnn-x3")
+    other = build("fsrcnn-x3")
+    other.load_state_dict(ck["state_dict"])
+    x = torch.rand(1, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(other(x), net(x))
+    method = sr_method("fsrcnn-x3", checkpoint_dir=tmp_path)
+    hr = torch.rand(1, 1, 24, 27)
+    r = evaluate_images(method, [hr], 3)
+    assert r["images"] == 1 and r["psnr"] > 0
+    with pytest.raises(ValueError, match="trained for"):
+        method(torch.rand(1, 1, 8, 8), 2)
+
+
+def test_missing_checkpoint_says_what_to_do(tmp_path):
+    from course_utils.checkpoints import CheckpointError
+    method = sr_method("vdsr", checkpoint_dir=tmp_path)
+    with pytest.raises(CheckpointError, match="train_sr.py vdsr"):
+        method(torch.rand(1, 1, 8, 8), 2)
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_checkpoint_loads_and_is_labelled(name):
+    path = ROOT / "checkpoints" / f"{name}.pt"
+    if not path.is_file():
+        pytest.skip(f"{path.name} not present")
+    ck = load_checkpoint(path, name=name)
+    build(name).load_state_dict(ck["state_dict"])
+    assert path.stat().st_size < 5_000_000
+    for key in ("command", "steps", "seconds", "note", "val_psnr"):
+        assert key in ck["meta"], key
+    assert "extra" not in ck  # weights and meta only
+
+
+def test_cli_json_for_a_shipped_model():
+    if not (ROOT / "checkpoints" / "fsrcnn-x3.pt").is_file():
+        pytest.skip("fsrcnn-x3.pt not present")
+    from course_utils.images import save_image
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        torch.manual_seed(0)
+        save_image(torch.rand(1, 3, 36, 42), Path(d) / "a.png")
+        out = subprocess.run([sys.executable, "-m", "course_utils.evaluate", "--method", "fsrcnn-x3",
+                              "--dataset", d, "--scale", "3", "--json"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+    r = json.loads(out)
+    assert r[0]["method"] == "fsrcnn-x3" and r[0]["scale"] == 3 and r[0]["images"] == 1
