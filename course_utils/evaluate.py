@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -247,4 +248,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    warnings.formatwarning = lambda msg, *a, **k: f"warning: {msg}\n"  # no source lines in a CLI
     sys.exit(main())
