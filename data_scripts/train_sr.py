@@ -121,7 +121,7 @@ def main(argv=None) -> int:
         print(f"stopped at step {steps} of {args.steps}: run the same command again to resume")
         return 1
     val_psnr = hist["val"][-1] if hist["val_step"] and hist["val_step"][-1] == steps else val_fn()
-    command = "COURSE_DATA_MIRROR=/work/shared/datasets python data_scripts/train_sr.py " + \
+    command = "python data_scripts/train_sr.py " + \
         " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     if prev_command:
         command = prev_command + " && " + command
