@@ -17,7 +17,8 @@ from .degrade import bicubic_down, bicubic_up, mod_crop
 from .download import find_dataset
 from .images import builtin_names, list_images, load_builtin, load_image
 
-__all__ = ["dataset_path", "get_images", "split_train_val", "sr_pair", "augment", "SRPatches"]
+__all__ = ["warn_once", "dataset_path", "get_images", "split_train_val", "sr_pair", "augment",
+           "SRPatches"]
 
 # Built-in stand-ins when a dataset is absent: evaluation sets and a training set never overlap.
 BUILTIN_EVAL = ["astronaut", "coffee", "chelsea", "rocket", "camera"]
@@ -25,6 +26,13 @@ BUILTIN_TRAIN = ["china", "flower", "motorcycle", "immunohistochemistry", "coins
                  "page", "text", "hubble"]
 _FALLBACK = {"Set5": BUILTIN_EVAL, "Set14": BUILTIN_EVAL, "T91": BUILTIN_TRAIN}
 _said: set[str] = set()
+
+
+def warn_once(key: str, msg: str) -> None:
+    """Warn with ``msg`` the first time ``key`` is seen in this session, then stay quiet."""
+    if key not in _said:
+        _said.add(key)
+        warnings.warn(msg, stacklevel=3)
 
 
 def dataset_path(name: str, cfg) -> Path | None:
@@ -55,12 +63,9 @@ def get_images(name: str, cfg=None, mode: str = "rgb", fallback: bool = True
         if not fallback or name not in _FALLBACK:
             raise FileNotFoundError(f"dataset {name!r} is not available offline. Fetch it with "
                                     f"`python data_scripts/download.py {name}` (or --mirror DIR).")
-        if name not in _said:
-            _said.add(name)
-            warnings.warn(f"{name} is not in the data folder and no mirror is set: using built-in "
-                          f"images instead ({', '.join(_FALLBACK[name])}). Numbers will not be "
-                          f"comparable to the papers'. Run `python data_scripts/download.py {name}`.",
-                          stacklevel=2)
+        warn_once(name, f"{name} is not in the data folder and no mirror is set: using built-in "
+                  f"images instead ({', '.join(_FALLBACK[name])}). Numbers will not be "
+                  f"comparable to the papers'. Run `python data_scripts/download.py {name}`.")
         names = _FALLBACK[name]
         return [load_builtin(n, mode) for n in names], list(names), f"built-in stand-in for {name}"
     files = list_images(folder)

@@ -11,6 +11,7 @@ The command line is ``python data_scripts/download.py [--list] [--mirror DIR] [-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import shutil
@@ -25,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["DownloadError", "ChecksumError", "FileEntry", "registry", "sha256sum", "fetch_file",
-           "fetch", "find_dataset", "status", "safe_extract", "vgg19_weights", "main"]
+           "fetch", "find_dataset", "status", "safe_extract", "socket_timeout", "vgg19_weights",
+           "main"]
 
 _REGISTRY_FILE = Path(__file__).with_name("datasets.tsv")
 TIMEOUT_S = 20
@@ -198,6 +200,17 @@ def safe_extract(archive: Path, dest: Path) -> None:
     raise DownloadError(f"{archive}: not a zip or tar archive")
 
 
+@contextlib.contextmanager
+def socket_timeout(seconds: float):
+    """Network calls inside the block give up after ``seconds`` (offline: fail fast, never hang)."""
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(old)
+
+
 def vgg19_weights(download: bool = True):
     """ImageNet VGG-19 weights through torchvision's own API and cache (``torch.hub`` folder).
 
@@ -212,18 +225,15 @@ def vgg19_weights(download: bool = True):
     if not cached.is_file() and not download:
         raise DownloadError(f"VGG-19 ImageNet weights are not in {cached.parent}. Run "
                             "`python data_scripts/download.py vgg19` once while online.")
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(TIMEOUT_S)
     try:
-        return weights.get_state_dict(progress=True, check_hash=True)
+        with socket_timeout(TIMEOUT_S):
+            return weights.get_state_dict(progress=True, check_hash=True)
     except Exception as e:  # urllib errors, hash mismatch, ...
         if cached.is_file() and "hash" in str(e).lower():
             cached.unlink()
         raise DownloadError(f"VGG-19 ImageNet weights could not be fetched ({e}). They are "
                             f"cached in {cached.parent}; copy {cached.name} there from a machine "
                             "that is online.") from None
-    finally:
-        socket.setdefaulttimeout(old)
 
 
 def main(argv: list[str] | None = None) -> int:

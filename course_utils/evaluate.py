@@ -144,15 +144,7 @@ def compare_methods(methods: dict[str, Callable], datasets: dict[str, tuple[list
                              "ssim": r["ssim"], "paper_psnr": pv[0] if pv else None,
                              "paper_ssim": pv[1] if pv else None, "source": pv[2] if pv else ""})
     if show:
-        w = max([len(r["method"]) for r in rows] + [6])
-        print("protocol: Y (BT.601), 8-bit, shave = scale, MATLAB-bicubic LR, mean over images")
-        print(f"{'dataset':8} {'scale':>5}  {'method':{w}} {'PSNR':>7} {'SSIM':>7} | "
-              f"{'paper PSNR':>10} {'paper SSIM':>10}  source of the paper's number")
-        for r in rows:
-            pp = f"{r['paper_psnr']:10.2f}" if r["paper_psnr"] is not None else f"{'-':>10}"
-            ps = f"{r['paper_ssim']:10.4f}" if r["paper_ssim"] is not None else f"{'-':>10}"
-            print(f"{r['dataset']:8} {'x' + str(r['scale']):>5}  {r['method']:{w}} "
-                  f"{r['psnr']:7.2f} {r['ssim']:7.4f} | {pp} {ps}  {r['source']}")
+        print(format_table(rows))
     return rows
 
 
@@ -196,18 +188,25 @@ def evaluate(method: str, dataset: str, scales: list[int], cfg=None) -> list[dic
 
 
 def format_table(results: list[dict]) -> str:
-    """A text table: ours beside the paper's number where one is known."""
+    """A text table: ours beside the paper's number where one is known (labelled as the paper's).
+
+    A row may carry its own ``paper_psnr``/``paper_ssim``/``source`` (as from
+    :func:`compare_methods`); otherwise the paper's number is looked up by method name.
+    """
+    w = max([len(r["method"]) for r in results] + [8])
     lines = ["protocol: Y (BT.601), 8-bit, shave = scale, MATLAB-bicubic LR, mean over images",
-             f"{'dataset':10} {'method':12} {'scale':>5} {'PSNR':>8} {'SSIM':>7} "
+             f"{'dataset':10} {'method':{w}} {'scale':>5} {'PSNR':>8} {'SSIM':>7} "
              f"{'paper PSNR':>10} {'paper SSIM':>10}  source of the paper's number"]
     for r in results:
-        pv = paper_value(r["method"], r["dataset"], r["scale"])
+        if "paper_psnr" in r:
+            pv = (r["paper_psnr"], r["paper_ssim"], r["source"]) if r["paper_psnr"] is not None else None
+        else:
+            pv = paper_value(r["method"], r["dataset"], r["scale"])
         pp = f"{pv[0]:10.2f}" if pv else f"{'-':>10}"
         ps = f"{pv[1]:10.4f}" if pv and pv[1] is not None else f"{'-':>10}"
-        lines.append(f"{r['dataset']:10} {r['method']:12} {'x' + str(r['scale']):>5} "
+        lines.append(f"{r['dataset']:10} {r['method']:{w}} {'x' + str(r['scale']):>5} "
                      f"{r['psnr']:8.2f} {r['ssim']:7.4f} {pp} {ps}  {pv[2] if pv else ''}")
     return "\n".join(lines)
-
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m course_utils.evaluate",

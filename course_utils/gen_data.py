@@ -17,21 +17,19 @@ from __future__ import annotations
 import gzip
 import math
 import re
-import socket
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .data import dataset_path
+from .data import dataset_path, warn_once
+from .download import socket_timeout
 from .images import load_image
 from .resize import imresize
 
 __all__ = ["IDXError", "read_idx", "load_digits", "load_faces", "load_mnist", "toy_2d",
            "toy_2d_centers"]
 
-_said: set[str] = set()
 # IDX magic numbers: 0x00000801 = unsigned bytes, 1 dimension (labels);
 # 0x00000803 = unsigned bytes, 3 dimensions (images).
 MAGIC_LABELS, MAGIC_IMAGES = 2049, 2051
@@ -39,12 +37,6 @@ MAGIC_LABELS, MAGIC_IMAGES = 2049, 2051
 
 class IDXError(ValueError):
     """An IDX file is damaged or is not the expected kind; the message says what to do."""
-
-
-def _warn_once(key: str, msg: str) -> None:
-    if key not in _said:
-        _said.add(key)
-        warnings.warn(msg, stacklevel=3)
 
 
 def read_idx(path: str | Path, expect_magic: int | None = None) -> np.ndarray:
@@ -127,7 +119,7 @@ def load_faces(cfg, scale: float = 1.0, fallback: bool = True
             raise FileNotFoundError("the olivetti faces are not available offline: run "
                                     "`python data_scripts/download.py olivetti` (or set "
                                     "COURSE_DATA_MIRROR=DIR).")
-        _warn_once("faces", "The olivetti faces are not in the data folder and no mirror is set: "
+        warn_once("faces", "The olivetti faces are not in the data folder and no mirror is set: "
                    "using scikit-learn's 8x8 digits instead. Run "
                    "`python data_scripts/download.py olivetti` for the faces.")
         x, y = load_digits()  # already tiny: ``scale`` is not applied to the stand-in
@@ -159,10 +151,9 @@ def _mnist_train_torchvision(cfg, timeout_s: float = 5.0):
 
     root = Path(cfg.data_dir) / "torchvision"
     existed = root.exists()
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout_s)  # offline: fail within seconds, never hang
     try:
-        ds = torchvision.datasets.MNIST(root, train=True, download=True)
+        with socket_timeout(timeout_s):  # offline: fail within seconds, never hang
+            ds = torchvision.datasets.MNIST(root, train=True, download=True)
     except Exception as e:  # DNS failure, timeout, checksum error, ...
         if not existed:  # leave no empty folders behind (torchvision creates MNIST/raw first)
             for d in (root / "MNIST" / "raw", root / "MNIST", root):
@@ -170,12 +161,10 @@ def _mnist_train_torchvision(cfg, timeout_s: float = 5.0):
                     d.rmdir()
                 except OSError:
                     break
-        _warn_once("mnist-train", f"torchvision could not download the MNIST training split "
+        warn_once("mnist-train", f"torchvision could not download the MNIST training split "
                    f"({type(e).__name__}: {str(e).splitlines()[0][:120]}); using the 10k test "
                    "split from the course's data instead.")
         return None
-    finally:
-        socket.setdefaulttimeout(old)
     return ds.data.float().div(255)[:, None], ds.targets.long()
 
 
@@ -203,7 +192,7 @@ def load_mnist(cfg, split: str = "test", fallback: bool = True
     if not fallback:
         raise FileNotFoundError("MNIST is not available offline: run "
                                 "`python data_scripts/download.py mnist` (or set COURSE_DATA_MIRROR).")
-    _warn_once("mnist", "MNIST is not in the data folder and no mirror is set: using "
+    warn_once("mnist", "MNIST is not in the data folder and no mirror is set: using "
                "scikit-learn's 8x8 digits resized to 28x28 instead. Run "
                "`python data_scripts/download.py mnist` for MNIST.")
     x, y = load_digits(size=28)
