@@ -7,10 +7,13 @@ A course checkpoint is a plain dict saved by ``torch.save``::
 with the sha256 of the file beside it (``NAME.pt.sha256``). Loading uses
 ``torch.load(weights_only=True)`` (no code is ever unpickled), checks the sha256 and the format
 marker, and refuses anything else with a message that says what to do.
+
+    python -m course_utils.checkpoints      # the table of checkpoints/README.md, from the metas
 """
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -18,7 +21,7 @@ import torch
 
 from .download import sha256sum
 
-__all__ = ["FORMAT", "CheckpointError", "save_checkpoint", "load_checkpoint"]
+__all__ = ["FORMAT", "CheckpointError", "save_checkpoint", "load_checkpoint", "table"]
 
 FORMAT = "pixels-from-nothing/1"
 
@@ -88,3 +91,27 @@ def load_checkpoint(path: str | Path, name: str | None = None, expected_sha256: 
     if name is not None and obj.get("name") != name:
         raise CheckpointError(f"{path}: holds {obj.get('name')!r}, not {name!r}.")
     return obj
+
+
+def table(folder: str | Path) -> str:
+    """A markdown table of every checkpoint in ``folder``, made from the files themselves.
+
+    One row per ``*.pt``: its command, steps, wall time and held-out score (from ``meta``) and
+    its sha256 (checked on loading). ``checkpoints/README.md`` holds this table; a test keeps the
+    two equal, so the README cannot drift from the files.
+    """
+    rows = ["| file | command | steps | wall time | held-out PSNR (dB) | sha256 |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for path in sorted(Path(folder).glob("*.pt")):
+        meta = load_checkpoint(path)["meta"]
+        digest = path.with_name(path.name + ".sha256").read_text().split()[0]
+        command = " && ".join(f"`{c.strip()}`" for c in meta["command"].split("&&"))
+        val = f"{meta['val_psnr']:.2f}" if "val_psnr" in meta else "– (judged by eye)"
+        rows.append(f"| {path.name} | {command} | {meta['steps']} | {meta['seconds']:.0f} s | "
+                    f"{val} | {digest[:8]}…{digest[-4:]} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(table(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent.parent
+                           / "checkpoints") + "\n")

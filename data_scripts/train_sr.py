@@ -30,6 +30,7 @@ from course_utils.checkpoints import load_checkpoint, save_checkpoint  # noqa: E
 from course_utils.data import SRPatches, get_images, split_train_val  # noqa: E402
 from course_utils.evaluate import evaluate_images  # noqa: E402
 from course_utils.models import SHIPPED, build, run_model  # noqa: E402
+from course_utils.resize import imresize  # noqa: E402
 from course_utils.train import fit  # noqa: E402
 
 # name -> (HR patch, batch, learning rate, gradient clip); SRCNN's patch is the paper's 33x33.
@@ -54,6 +55,9 @@ def main(argv=None) -> int:
     p.add_argument("--init", help="start from this shipped checkpoint: for fsrcnn-x2/x4 from "
                    "fsrcnn-x3 only the deconvolution layer is trained (as in the paper); for the "
                    "same name (e.g. vdsr from vdsr) training continues with a fresh schedule")
+    p.add_argument("--rescale", type=float, nargs="+", metavar="F",
+                   help="also train on copies of each training image shrunk by these factors "
+                   "(MATLAB bicubic), the FSRCNN paper's scale augmentation, e.g. 0.9 0.8 0.7 0.6")
     p.add_argument("--n-val", type=int, default=5, help="T91 images held out for validation")
     p.add_argument("--val-every", type=int, default=250)
     p.add_argument("--ckpt-every", type=int, default=250)
@@ -73,6 +77,9 @@ def main(argv=None) -> int:
     images, names, source = get_images("T91", cfg, mode="y", fallback=False)
     train, tnames, val, vnames = split_train_val(images, names, n_val=args.n_val, seed=0)
     print(f"{source}: {len(train)} training images, validation on {', '.join(vnames)}")
+    if args.rescale:  # only training images: the held-out ones stay as they are
+        train = train + [imresize(img, scale=f).clamp(0, 1) for f in args.rescale for img in train]
+        print(f"  + copies shrunk by {args.rescale}: {len(train)} training images")
     data = SRPatches(train, scales if len(scales) > 1 else scales[0], patch=patch,
                      interpolate=ilr, length=10**9, seed=args.seed)
     loader = DataLoader(data, batch_size=batch, shuffle=False, num_workers=0)
@@ -131,6 +138,7 @@ def main(argv=None) -> int:
             "note": (f"short CPU training: {total_steps} steps, {minutes:.0f} min (1 thread), "
                      f"T91 minus {args.n_val} held-out images, Adam lr {lr:g} cosine, batch "
                      f"{batch}, HR patch {patch}" + (f", clip {clip:g}" if clip else "")
+                     + (f", T91 also shrunk by {args.rescale}" if args.rescale else "")
                      + note_init + "; not the paper's schedule"),
             "val_psnr": round(val_psnr, 3), "val_images": vnames, "scales": scales,
             "arch": SHIPPED[args.name][0]}

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from course_utils import checks, release
-from course_utils.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from course_utils.checkpoints import CheckpointError, load_checkpoint, save_checkpoint, table
 from course_utils.plots import radial_power_spectrum
 from course_utils.profiles import setup
 from course_utils.train import fit, train_or_load
@@ -116,6 +116,27 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
     p.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="sha256"):
         load_checkpoint(p)
+
+
+def test_checkpoint_table_comes_from_the_files(tmp_path):
+    save_checkpoint(tmp_path / "b.pt", {"w": torch.ones(2)}, "b",
+                    meta={"command": "python x.py --steps 5 && python x.py --steps 7",
+                          "steps": 12, "seconds": 61.4, "val_psnr": 30.456})
+    save_checkpoint(tmp_path / "a.pt", {"w": torch.zeros(2)}, "a",
+                    meta={"command": "python y.py", "steps": 3, "seconds": 2.0})
+    rows = table(tmp_path).splitlines()
+    digest = (tmp_path / "b.pt.sha256").read_text().split()[0]
+    assert rows[2].startswith("| a.pt | `python y.py` | 3 | 2 s | – (judged by eye) |")
+    assert rows[3] == (f"| b.pt | `python x.py --steps 5` && `python x.py --steps 7` | 12 | 61 s | "
+                       f"30.46 | {digest[:8]}…{digest[-4:]} |")
+
+
+def test_checkpoints_readme_matches_the_shipped_files():
+    root = Path(__file__).resolve().parent.parent / "checkpoints"
+    expected = table(root)
+    assert expected in (root / "README.md").read_text(), (
+        "checkpoints/README.md is out of date: paste the output of "
+        "`python -m course_utils.checkpoints` into it")
 
 
 def test_train_or_load_trains_then_loads(tmp_path):

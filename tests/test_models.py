@@ -168,3 +168,24 @@ def test_cli_json_for_a_shipped_model():
                              capture_output=True, text=True, check=True).stdout
     r = json.loads(out)
     assert r[0]["method"] == "fsrcnn-x3" and r[0]["scale"] == 3 and r[0]["images"] == 1
+
+
+def test_benchmark_marks_targets_from_the_numbers():
+    import importlib.util
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "sr_checkpoints.py"
+    spec = importlib.util.spec_from_file_location("sr_checkpoints", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    def row(v):
+        return {"psnr": v, "ssim": 0.9}
+    rows = {("srcnn-x3", "Set5", 3): row(32.40), ("fsrcnn-x3", "Set5", 3): row(32.50),
+            ("espcn-x3", "Set5", 3): row(32.54), ("fsrcnn-x2", "Set5", 2): row(35.0),
+            ("vdsr", "Set5", 2): row(35.1), ("vdsr", "Set5", 3): row(32.45)}
+    lines = bench.targets(rows).splitlines()
+    assert "| srcnn-x3 x3 >= paper | 32.40 | 32.39 | yes |" in lines
+    assert "| espcn-x3 x3 >= paper | 32.54 | 32.55 | no |" in lines
+    assert "| vdsr x2 > fsrcnn-x2 | 35.10 | 35.00 | yes |" in lines
+    # at x3 the bar is the better of SRCNN and FSRCNN (32.50), which 32.45 does not pass
+    assert "| vdsr x3 > fsrcnn-x3 | 32.45 | 32.50 | no |" in lines
+    assert not any("x4" in line for line in lines)  # no vdsr x4 row: nothing to judge
