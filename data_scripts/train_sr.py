@@ -6,14 +6,17 @@
 
 Training data: T91 (Y channel) with a few images held out for validation
 (``split_train_val``); Set5/Set14 are never used here. The run is resumable: a work file
-``data/checkpoints/train_NAME.pt`` (weights, optimizer, history) is written every
-``--ckpt-every`` steps and picked up again by the same command. At the end the model alone is
-written to ``checkpoints/NAME.pt`` (+ ``.sha256``) with meta {command, steps, seconds, note,
-val_psnr}. Set COURSE_DATA_MIRROR=DIR to read T91 from a mirror folder.
+``data/checkpoints/train_NAME_RUNID.pt`` (weights, optimizer, history) is written every
+``--ckpt-every`` steps and picked up again by the same command; RUNID fingerprints the starting
+checkpoint and the settings, so a different command never resumes another run's work file. At
+the end the model alone is written to ``checkpoints/NAME.pt`` (+ ``.sha256``) with meta
+{command, steps, seconds, note, val_psnr}. Set COURSE_DATA_MIRROR=DIR to read T91 from a mirror
+folder.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shlex
 import sys
 import time
@@ -32,6 +35,16 @@ from course_utils.evaluate import evaluate_images  # noqa: E402
 from course_utils.models import SHIPPED, build, run_model  # noqa: E402
 from course_utils.resize import imresize  # noqa: E402
 from course_utils.train import fit  # noqa: E402
+
+def run_id(name: str, init_sha256: str, settings: list) -> str:
+    """A short fingerprint of what a run computes (its model, starting checkpoint and settings).
+
+    It names the run's work file, so the same command resumes its own run, while another command
+    (another starting checkpoint, step count, learning rate, seed, ...) starts afresh instead of
+    picking up a finished run of the same model.
+    """
+    return hashlib.sha256(repr([name, init_sha256, *settings]).encode()).hexdigest()[:10]
+
 
 # name -> (HR patch, batch, learning rate, gradient clip); SRCNN's patch is the paper's 33x33.
 DEFAULTS = {
@@ -117,8 +130,13 @@ def main(argv=None) -> int:
 
     opt = torch.optim.Adam(params, lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.steps, eta_min=0.05 * lr)
-    work = cfg.data_dir / "checkpoints" / (f"train_{args.name}.pt" if args.init != args.name
-                                           else f"train_{args.name}_continued.pt")
+    init_sha256 = ""
+    if args.init:
+        init_sha256 = hashlib.sha256((cfg.checkpoint_dir / f"{args.init}.pt").read_bytes()).hexdigest()
+    rid = run_id(args.name, init_sha256, [args.steps, batch, patch, lr, clip, args.rescale,
+                                          args.n_val, args.seed])
+    work = cfg.data_dir / "checkpoints" / f"train_{args.name}_{rid}.pt"
+    print(f"work file {work} (run the same command again to resume)")
     t0 = time.time()
     hist = fit(model, loss_fn, loader, args.steps, optimizer=opt, scheduler=sched, clip=clip,
                val_fn=val_fn, val_every=args.val_every, checkpoint=work,

@@ -189,3 +189,37 @@ def test_benchmark_marks_targets_from_the_numbers():
     # at x3 the bar is the better of SRCNN and FSRCNN (32.50), which 32.45 does not pass
     assert "| vdsr x3 > fsrcnn-x3 | 32.45 | 32.50 | no |" in lines
     assert not any("x4" in line for line in lines)  # no vdsr x4 row: nothing to judge
+
+
+# ---- data_scripts/train_sr.py: continuations never resume another run's work file --------------
+TRAIN_MIRROR = ROOT.parent / "shared" / "datasets"
+
+
+def _train_sr(tmp_path, *args):
+    env = {**__import__("os").environ, "COURSE_DATA_DIR": str(tmp_path / "data"),
+           "COURSE_DATA_MIRROR": str(TRAIN_MIRROR)}
+    out = subprocess.run([sys.executable, str(ROOT / "data_scripts" / "train_sr.py"), "srcnn-x3",
+                          "--init", "srcnn-x3", "--out", str(tmp_path), "--val-every", "100",
+                          "--ckpt-every", "1", "--batch", "4", *args],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    return load_checkpoint(tmp_path / "srcnn-x3.pt", name="srcnn-x3")
+
+
+@pytest.mark.skipif(not (TRAIN_MIRROR / "T91").is_dir(), reason="no local data mirror with T91")
+def test_train_sr_continuations_resume_only_their_own_run(tmp_path):
+    shipped = load_checkpoint(ROOT / "checkpoints" / "srcnn-x3.pt", name="srcnn-x3")
+    first = _train_sr(tmp_path, "--steps", "3")
+    assert first["meta"]["steps"] == shipped["meta"]["steps"] + 3
+    # The same command again finds its finished work file: nothing more is trained.
+    again = _train_sr(tmp_path, "--steps", "3")
+    for k, v in first["state_dict"].items():
+        assert torch.equal(v, again["state_dict"][k])
+    # Another continuation (fewer steps, another learning rate) trains from the shipped weights;
+    # it must not pick up the first run's finished work file and report steps it never made.
+    other = _train_sr(tmp_path, "--steps", "2", "--lr", "1e-4")
+    assert other["meta"]["steps"] == shipped["meta"]["steps"] + 2
+    changed = {k for k, v in other["state_dict"].items() if not torch.equal(v, first["state_dict"][k])}
+    assert changed == set(first["state_dict"]), f"unchanged by the second run: {set(first['state_dict']) - changed}"
+    moved = {k for k, v in other["state_dict"].items() if not torch.equal(v, shipped["state_dict"][k])}
+    assert moved == set(shipped["state_dict"])
