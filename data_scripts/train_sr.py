@@ -36,6 +36,7 @@ from course_utils.models import SHIPPED, build, run_model  # noqa: E402
 from course_utils.resize import imresize  # noqa: E402
 from course_utils.train import fit  # noqa: E402
 
+
 def run_id(name: str, init_sha256: str, settings: list) -> str:
     """A short fingerprint of what a run computes (its model, starting checkpoint and settings).
 
@@ -100,8 +101,11 @@ def main(argv=None) -> int:
     model = build(args.name)
     params = model.parameters()
     note_init, prev_steps, prev_seconds, prev_command = "", 0, 0.0, None
+    init_sha256 = ""  # part of the run's fingerprint (run_id)
     if args.init:
-        ck = load_checkpoint(cfg.checkpoint_dir / f"{args.init}.pt", name=args.init)
+        init_path = cfg.checkpoint_dir / f"{args.init}.pt"
+        ck = load_checkpoint(init_path, name=args.init)
+        init_sha256 = hashlib.sha256(init_path.read_bytes()).hexdigest()
         model.load_state_dict(ck["state_dict"])  # same shapes (FSRCNN: only the stride differs)
         if args.init == args.name:  # continue training the whole network
             prev_steps, prev_seconds = int(ck["meta"]["steps"]), float(ck["meta"]["seconds"])
@@ -130,9 +134,6 @@ def main(argv=None) -> int:
 
     opt = torch.optim.Adam(params, lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.steps, eta_min=0.05 * lr)
-    init_sha256 = ""
-    if args.init:
-        init_sha256 = hashlib.sha256((cfg.checkpoint_dir / f"{args.init}.pt").read_bytes()).hexdigest()
     rid = run_id(args.name, init_sha256, [args.steps, batch, patch, lr, clip, args.rescale,
                                           args.n_val, args.seed])
     work = cfg.data_dir / "checkpoints" / f"train_{args.name}_{rid}.pt"

@@ -1,5 +1,6 @@
 """SR networks (course_utils.models) and their evaluate methods: values from the definitions."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -196,7 +197,7 @@ TRAIN_MIRROR = ROOT.parent / "shared" / "datasets"
 
 
 def _train_sr(tmp_path, *args):
-    env = {**__import__("os").environ, "COURSE_DATA_DIR": str(tmp_path / "data"),
+    env = {**os.environ, "COURSE_DATA_DIR": str(tmp_path / "data"),
            "COURSE_DATA_MIRROR": str(TRAIN_MIRROR)}
     out = subprocess.run([sys.executable, str(ROOT / "data_scripts" / "train_sr.py"), "srcnn-x3",
                           "--init", "srcnn-x3", "--out", str(tmp_path), "--val-every", "100",
