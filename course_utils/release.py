@@ -5,7 +5,8 @@ nbgrader's conventions, so instructors can switch to nbgrader later:
 * lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` become
   ``# YOUR CODE HERE`` and ``raise NotImplementedError()`` (indented like the marker);
 * a block between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` is removed;
-* outputs and execution counts are cleared, and so is the metadata of each cell.
+* outputs and execution counts are cleared; each cell keeps its stable ``id`` and its nbgrader
+  metadata (``grade_id``, ``points``, ...) and loses the rest of its metadata.
 
     python -m course_utils.release            # write notebooks/
     python -m course_utils.release --check    # exit 1 if notebooks/ is stale
@@ -67,12 +68,12 @@ def release_notebook(nb: dict, name: str = "notebook") -> dict:
     for i, cell in enumerate(out["cells"]):
         src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
         cell["source"] = strip_source(src, f"{name} cell {i}") if cell["cell_type"] == "code" else src
-        cell["metadata"] = {}
+        grading = cell.get("metadata", {}).get("nbgrader")
+        cell["metadata"] = {"nbgrader": grading} if grading else {}
         if cell["cell_type"] == "code":
             cell["outputs"] = []
             cell["execution_count"] = None
-        cell.pop("id", None)
-    out["nbformat"], out["nbformat_minor"] = 4, 4
+    out["nbformat"], out["nbformat_minor"] = 4, 5
     return out
 
 

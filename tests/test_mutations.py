@@ -1,0 +1,117 @@
+"""Wrong answers must stop at their exercise's check (the catalogue: tests/mutation_catalogue.py).
+
+One kernel per notebook, cheap as the course grows: the notebook's cells run once, in order; at an
+exercise cell with catalogued mutations, each wrong answer is executed in place of the right one,
+then the exercise's check cell, which must fail with the course's ``CheckFailed`` (a raw error or a
+pass is a failure of this test); then the right answer and its check run again, and the notebook
+goes on. The notebooks run in the ci profile (conftest.py), on the data mirror when one is set.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+from pathlib import Path
+
+import pytest
+
+from mutation_catalogue import CATALOGUE, Mutation
+
+ROOT = Path(__file__).resolve().parents[1]
+CELL_TIMEOUT = 600
+
+
+def _source(cell) -> str:
+    return cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+
+
+def test_catalogue_is_well_formed():
+    """Every exercise of every solution notebook has two or more wrong answers, each applicable."""
+    missing, bad = [], []
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        cells = {c.get("id"): c for c in nb["cells"]}
+        exercises = [c["id"] for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+        entries = CATALOGUE.get(path.stem, [])
+        for ex in exercises:
+            if sum(m.exercise == ex for m in entries) < 2:
+                missing.append(f"{path.stem}:{ex}")
+            if f"check{ex[2:]}" not in cells:
+                bad.append(f"{path.stem}:{ex} has no check cell check{ex[2:]}")
+        for m in entries:
+            if m.exercise not in cells:
+                bad.append(f"{path.stem}: no cell {m.exercise} for {m.what!r}")
+            elif _source(cells[m.exercise]).count(m.find) != 1:
+                bad.append(f"{path.stem}:{m.exercise}: {m.what!r}: `find` occurs "
+                           f"{_source(cells[m.exercise]).count(m.find)} times, not once")
+            elif m.replace == m.find:
+                bad.append(f"{path.stem}:{m.exercise}: {m.what!r} changes nothing")
+    assert not bad, "\n".join(bad)
+    assert not missing, "exercises with fewer than two catalogued wrong answers: " + ", ".join(missing)
+
+
+class Kernel:
+    """A Jupyter kernel that runs cells and reports (status, ename, evalue)."""
+
+    def __init__(self, cwd: Path):
+        from jupyter_client.manager import start_new_kernel
+        self.km, self.kc = start_new_kernel(kernel_name="python3", cwd=str(cwd), env=dict(os.environ))
+
+    def run(self, code: str, timeout: float = CELL_TIMEOUT) -> tuple[str, str, str]:
+        msg_id = self.kc.execute(code, store_history=False, allow_stdin=False)
+        ename = evalue = ""
+        while True:
+            try:
+                msg = self.kc.get_iopub_msg(timeout=timeout)
+            except queue.Empty:
+                raise TimeoutError(f"a cell ran longer than {timeout} s:\n{code[:300]}")
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "error":
+                ename, evalue = msg["content"]["ename"], msg["content"]["evalue"]
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        return ("error" if ename else "ok"), ename, evalue
+
+    def close(self):
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)
+
+
+NOTEBOOKS = sorted(CATALOGUE)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_wrong_answers_stop_at_their_check(name):
+    path = ROOT / "solutions" / f"{name}.ipynb"
+    nb = json.loads(path.read_text())
+    by_exercise: dict[str, list[Mutation]] = {}
+    for m in CATALOGUE[name]:
+        by_exercise.setdefault(m.exercise, []).append(m)
+    cells = {c.get("id"): c for c in nb["cells"]}
+    failures: list[str] = []
+    kernel = Kernel(path.parent)
+    try:
+        kernel.run("%matplotlib agg")
+        for cell in nb["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            src = _source(cell)
+            status, ename, evalue = kernel.run(src)
+            assert status == "ok", f"{name} cell {cell.get('id')} failed without mutation: {ename}: {evalue}"
+            for m in by_exercise.get(cell.get("id"), []):
+                check_src = _source(cells[f"check{m.exercise[2:]}"])
+                st, en, ev = kernel.run(src.replace(m.find, m.replace))
+                if st == "ok":
+                    st, en, ev = kernel.run(check_src)
+                if st == "ok":
+                    failures.append(f"{m.exercise} [{m.what}]: the check passed")
+                elif en != "CheckFailed":
+                    failures.append(f"{m.exercise} [{m.what}]: stopped by {en}: {ev.splitlines()[0] if ev else ''}"
+                                    " instead of the course's CheckFailed")
+                # restore the right answer (the check cell runs next, unmutated)
+                st, en, ev = kernel.run(src)
+                assert st == "ok", f"{name}: restoring {m.exercise} failed: {en}: {ev}"
+    finally:
+        kernel.close()
+    assert not failures, f"{name}: wrong answers not stopped by their check:\n" + "\n".join(failures)
