@@ -1,11 +1,23 @@
-"""Helpers for the exercise checks: one clear line when right, an error with a hint when wrong."""
+"""Helpers for the exercise checks: one clear line when right, an error with a hint when wrong.
+
+A check runs the student's code inside ``guard(...)`` so that any error it raises (a shape
+mismatch, a typo, an unanswered exercise) ends on the course's ``CheckFailed``, with the original
+error and the line of the student's code that raised it, instead of a raw PyTorch traceback::
+
+    with guard("my_psnr(x + 0.1, x)", hint="y and x have the same shape"):
+        got = my_psnr(x + 0.1, x)
+    check_close(got, 20.0, "PSNR of a constant error of 0.1", hint="...")
+"""
 from __future__ import annotations
 
+import contextlib
 import math
+import traceback
+from pathlib import Path
 
 import torch
 
-__all__ = ["CheckFailed", "check", "check_close", "check_shape", "passed"]
+__all__ = ["CheckFailed", "check", "check_close", "check_shape", "guard", "passed"]
 
 
 class CheckFailed(AssertionError):
@@ -16,32 +28,103 @@ def passed(what: str) -> None:
     print(f"\u2714 {what}")
 
 
+def _with_hint(what: str, hint: str) -> str:
+    return f"{what}" + (f"\n  Hint: {hint}" if hint else "")
+
+
 def check(condition: bool, what: str, hint: str = "") -> None:
     """Raise CheckFailed(what + hint) unless ``condition``."""
     if not condition:
-        raise CheckFailed(f"{what}" + (f"\n  Hint: {hint}" if hint else ""))
+        raise CheckFailed(_with_hint(what, hint))
 
 
-def check_shape(x, shape: tuple, name: str = "result") -> None:
+def _where(exc: BaseException) -> str:
+    """' (line N of your code: `...`)' for the last frame of the error that is not library code."""
+    library = (str(Path(torch.__file__).parents[1]), str(Path(__file__).parent))
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if not frame.filename.startswith(library) and frame.name != "guard" and frame.line:
+            return f" (line {frame.lineno} of your code: `{frame.line.strip()}`)"
+    return ""
+
+
+@contextlib.contextmanager
+def guard(what: str, hint: str = ""):
+    """Run the student's code inside; any error becomes CheckFailed naming ``what`` and the error.
+
+    ``NotImplementedError`` (the placeholder of an unanswered exercise) says so instead.
+    """
+    try:
+        yield
+    except CheckFailed:
+        raise
+    except NotImplementedError:
+        raise CheckFailed(f"{what}: not written yet. Replace `# YOUR CODE HERE` and "
+                          "`raise NotImplementedError()` with your answer, run that cell, then this one."
+                          ) from None
+    except Exception as e:  # noqa: BLE001 - any error of the student's code is reported the same way
+        raise CheckFailed(_with_hint(f"{what} raised {type(e).__name__}: {str(e).strip()}{_where(e)}",
+                                     hint)) from None
+
+
+def _as_tensor(x, name: str, hint: str) -> torch.Tensor:
+    try:
+        return torch.as_tensor(x.detach() if torch.is_tensor(x) else x, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise CheckFailed(_with_hint(f"{name} is {type(x).__name__} {x!r:.60}, expected numbers "
+                                     "(a tensor or a float)", hint or "did you forget `return`?")) from None
+
+
+def check_shape(x, shape: tuple, name: str = "result", hint: str = "") -> None:
     """``x.shape`` must equal ``shape`` (use -1 for any size)."""
+    check(hasattr(x, "shape"), f"{name} is {type(x).__name__}, expected a tensor of shape {shape}",
+          "did you forget `return`, or return a tuple/list instead of a tensor?")
     got = tuple(x.shape)
     ok = len(got) == len(shape) and all(s == -1 or s == g for s, g in zip(shape, got))
-    check(ok, f"{name} has shape {got}, expected {shape}",
-          "check the layout: images are (N, C, H, W)")
+    check(ok, f"{name} has shape {got}, expected {shape}", hint or "check the layout: images are (N, C, H, W)")
+
+
+def _diagnose(actual, mistakes: dict | None, rtol: float, atol: float) -> str:
+    """The hint of the first mistake whose value ``actual`` equals ("" if none)."""
+    for hint, wrong in (mistakes or {}).items():
+        try:
+            a, w = _as_tensor(actual, "", ""), _as_tensor(wrong, "", "")
+        except CheckFailed:
+            continue
+        if a.shape == w.shape and bool(torch.all((a - w).abs() <= atol + rtol * w.abs())):
+            return hint
+    return ""
 
 
 def check_close(actual, expected, name: str = "result", rtol: float = 1e-5, atol: float = 1e-6,
-                hint: str = "") -> None:
-    """Numbers or tensors must agree within tolerances; the message gives the worst difference."""
+                hint: str = "", mistakes: dict | None = None) -> None:
+    """Numbers or tensors must agree within tolerances; the message gives the worst difference.
+
+    ``mistakes`` maps a hint to the value that mistake would give: when ``actual`` equals one of
+    them, that hint is shown instead of ``hint`` (the failure names the likely mistake).
+    """
+    def fail_hint():
+        return _diagnose(actual, mistakes, rtol, atol) or hint
+
     if isinstance(expected, (int, float)) and not torch.is_tensor(actual):
-        ok = (math.isinf(expected) and actual == expected) or math.isclose(
-            float(actual), expected, rel_tol=rtol, abs_tol=atol)
-        check(ok, f"{name} = {actual!r}, expected {expected!r}", hint)
+        try:
+            value = float(actual)
+        except (TypeError, ValueError):
+            raise CheckFailed(_with_hint(f"{name} is {type(actual).__name__} {actual!r:.60}, expected a number",
+                                         hint or "did you forget `return`?")) from None
+        ok = (math.isinf(expected) and value == expected) or math.isclose(
+            value, expected, rel_tol=rtol, abs_tol=atol)
+        if not ok:
+            check(False, f"{name} = {actual!r}, expected {expected!r}", fail_hint())
         return
-    a = torch.as_tensor(actual, dtype=torch.float64)
-    e = torch.as_tensor(expected, dtype=torch.float64)
-    check(a.shape == e.shape, f"{name} has shape {tuple(a.shape)}, expected {tuple(e.shape)}", hint)
+    a = _as_tensor(actual, name, hint)
+    e = _as_tensor(expected, "the expected value", "")
+    if a.shape != e.shape:
+        check(False, f"{name} has shape {tuple(a.shape)}, expected {tuple(e.shape)}", fail_hint())
+    n_bad = int((a.isnan() & ~e.isnan()).sum())
+    check(n_bad == 0, f"{name} has {n_bad} NaN value(s)", hint or "a 0/0, a log of 0 or of a negative number?")
     diff = (a - e).abs()
     ok = bool(torch.all(diff <= atol + rtol * e.abs()))
-    check(ok, f"{name} differs from the expected values by up to {diff.max().item():.3g} "
-              f"(tolerance {atol:g} + {rtol:g}*|expected|)", hint)
+    if not ok:
+        worst = diff.nan_to_num(float("inf")).max().item() if diff.numel() else 0.0
+        check(False, f"{name} differs from the expected values by up to {worst:.3g} "
+                     f"(tolerance {atol:g} + {rtol:g}*|expected|)", fail_hint())
