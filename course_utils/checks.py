@@ -114,7 +114,7 @@ def check_close(actual, expected, name: str = "result", rtol: float = 1e-5, atol
         ok = (math.isinf(expected) and value == expected) or math.isclose(
             value, expected, rel_tol=rtol, abs_tol=atol)
         if not ok:
-            check(False, f"{name} = {actual!r}, expected {expected!r}", fail_hint())
+            check(False, f"{name} = {value:.6g}, expected {expected:.6g}", fail_hint())
         return
     a = _as_tensor(actual, name, hint)
     e = _as_tensor(expected, "the expected value", "")

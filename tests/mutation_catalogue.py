@@ -31,6 +31,19 @@ CATALOGUE: dict[str, list[Mutation]] = {}
 # 00-03
 # ---------------------------------------------------------------------------------------------
 
+CATALOGUE["00_welcome"] = [
+    Mutation("ex00-1", "squared error summed, not averaged",
+             find="torch.mean((y.double() - x.double()) ** 2)", replace="torch.sum((y.double() - x.double()) ** 2)"),
+    Mutation("ex00-1", "peak value not squared",
+             find="data_range**2 / mse", replace="data_range / mse"),
+    Mutation("ex00-1", "natural log instead of log10",
+             find="10 * np.log10(", replace="10 * np.log("),
+    Mutation("ex00-1", "20 log10(L / MSE): the 8-bit formula's 20 without the square root",
+             find="10 * np.log10(data_range**2 / mse)", replace="20 * np.log10(data_range / mse)"),
+    Mutation("ex00-1", "no special case for identical images (division by zero)",
+             find="    if mse == 0:\n        return float(\"inf\")\n", replace=""),
+]
+
 
 # ---------------------------------------------------------------------------------------------
 # 04-07

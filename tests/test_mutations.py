@@ -2,9 +2,12 @@
 
 One kernel per notebook, cheap as the course grows: the notebook's cells run once, in order; at an
 exercise cell with catalogued mutations, each wrong answer is executed in place of the right one,
-then the exercise's check cell, which must fail with the course's ``CheckFailed`` (a raw error or a
-pass is a failure of this test); then the right answer and its check run again, and the notebook
-goes on. The notebooks run in the ci profile (conftest.py), on the data mirror when one is set.
+then the exercise's check cell as students see it (its hidden tests removed, as ``release`` does),
+which must fail with the course's ``CheckFailed`` (a raw error or a pass is a failure of this
+test); then the right answer runs again, and the notebook goes on with the full check cell (hidden
+tests included, so they must pass on the right answer). The run stops after the check of the last
+catalogued exercise. The notebooks run in the ci profile (conftest.py), on the data mirror when one
+is set.
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from mutation_catalogue import CATALOGUE, Mutation
+
+from course_utils.release import strip_source
 
 ROOT = Path(__file__).resolve().parents[1]
 CELL_TIMEOUT = 600
@@ -89,21 +94,24 @@ def test_wrong_answers_stop_at_their_check(name):
     for m in CATALOGUE[name]:
         by_exercise.setdefault(m.exercise, []).append(m)
     cells = {c.get("id"): c for c in nb["cells"]}
+    ids = [c.get("id") for c in nb["cells"]]
+    last = max(ids.index(f"check{ex[2:]}") for ex in by_exercise)
     failures: list[str] = []
     kernel = Kernel(path.parent)
     try:
         kernel.run("%matplotlib agg")
-        for cell in nb["cells"]:
+        for cell in nb["cells"][: last + 1]:
             if cell["cell_type"] != "code":
                 continue
             src = _source(cell)
             status, ename, evalue = kernel.run(src)
             assert status == "ok", f"{name} cell {cell.get('id')} failed without mutation: {ename}: {evalue}"
             for m in by_exercise.get(cell.get("id"), []):
-                check_src = _source(cells[f"check{m.exercise[2:]}"])
+                check_src = strip_source(_source(cells[f"check{m.exercise[2:]}"]))
                 st, en, ev = kernel.run(src.replace(m.find, m.replace))
                 if st == "ok":
                     st, en, ev = kernel.run(check_src)
+                print(f"{m.exercise} [{m.what}] -> {en or 'passed'}: {ev}")   # shown with pytest -s
                 if st == "ok":
                     failures.append(f"{m.exercise} [{m.what}]: the check passed")
                 elif en != "CheckFailed":
