@@ -45,6 +45,42 @@ CATALOGUE["00_welcome"] = [
 ]
 
 
+CATALOGUE["01_gaussian_generation"] = [
+    Mutation("ex01-1", "SVD of the uncentred data",
+             find="Xc = X - mu", replace="Xc = X"),
+    Mutation("ex01-1", "1/(N-1) normalisation instead of the lecture's 1/N",
+             find="lam = s**2 / X.shape[0]", replace="lam = s**2 / (X.shape[0] - 1)"),
+    Mutation("ex01-1", "eigenvalues s / N (singular values not squared)",
+             find="lam = s**2 / X.shape[0]", replace="lam = s / X.shape[0]"),
+    Mutation("ex01-1", "eigenvectors taken as the rows of Vh",
+             find="E = Vh.T ", replace="E = Vh "),
+    Mutation("ex01-1", "mean over the pixels instead of over the images",
+             find="mu = X.mean(0)", replace="mu = X.mean(1, keepdim=True)"),
+    Mutation("ex01-2", "samples clipped to [0, 1]",
+             find="return mu + (z * lam[:k].clamp(min=0).sqrt()) @ E[:, :k].T",
+             replace="return (mu + (z * lam[:k].clamp(min=0).sqrt()) @ E[:, :k].T).clamp(0, 1)"),
+    Mutation("ex01-2", "eigenvalues not square-rooted",
+             find="lam[:k].clamp(min=0).sqrt()", replace="lam[:k].clamp(min=0)"),
+    Mutation("ex01-2", "E^T instead of E (eigenvectors used as rows)",
+             find="@ E[:, :k].T", replace="@ E[:k, :]"),
+    Mutation("ex01-2", "mu not added",
+             find="return mu + (z", replace="return (z"),
+    Mutation("ex01-2", "k ignored (always all components)",
+             find="k = E.shape[1] if k is None else k", replace="k = E.shape[1]"),
+    Mutation("ex01-2", "uniform codes (torch.rand) instead of Gaussian",
+             find="z = torch.randn(", replace="z = torch.rand("),
+    Mutation("ex01-2", "the generator is not passed to torch.randn",
+             find="generator=generator, ", replace=""),
+    Mutation("ex01-3", "projection of the uncentred image",
+             find="((X - mu) @ Ek)", replace="(X @ Ek)"),
+    Mutation("ex01-3", "mu not added back",
+             find="return mu + ((X - mu) @ Ek) @ Ek.T", replace="return ((X - mu) @ Ek) @ Ek.T"),
+    Mutation("ex01-3", "off by one: k + 1 components",
+             find="Ek = E[:, :k]", replace="Ek = E[:, :k + 1]"),
+    Mutation("ex01-3", "the last k columns of E (eigh's ascending order)",
+             find="Ek = E[:, :k]", replace="Ek = E[:, E.shape[1] - k:]"),
+]
+
 # ---------------------------------------------------------------------------------------------
 # 04-07
 # ---------------------------------------------------------------------------------------------
