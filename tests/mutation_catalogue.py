@@ -81,6 +81,43 @@ CATALOGUE["01_gaussian_generation"] = [
              find="Ek = E[:, :k]", replace="Ek = E[:, E.shape[1] - k:]"),
 ]
 
+CATALOGUE["02_gans"] = [
+    Mutation("ex02-1", "objective not negated (log D sign flipped)",
+             find="return -(F.logsigmoid(a_real).mean() + F.logsigmoid(-a_fake).mean())",
+             replace="return F.logsigmoid(a_real).mean() + F.logsigmoid(-a_fake).mean()"),
+    Mutation("ex02-1", "labels swapped (real as 0, fake as 1)",
+             find="F.logsigmoid(a_real).mean() + F.logsigmoid(-a_fake).mean()",
+             replace="F.logsigmoid(-a_real).mean() + F.logsigmoid(a_fake).mean()"),
+    Mutation("ex02-1", "one mean over the concatenated real and fake terms",
+             find="return -(F.logsigmoid(a_real).mean() + F.logsigmoid(-a_fake).mean())",
+             replace="return -torch.cat([F.logsigmoid(a_real), F.logsigmoid(-a_fake)]).mean()"),
+    Mutation("ex02-1", "log(sigmoid(a)) instead of logsigmoid (underflows)",
+             find="F.logsigmoid(a_real).mean()", replace="torch.log(torch.sigmoid(a_real)).mean()"),
+    Mutation("ex02-2", "minimax loss (1) with a minus sign",
+             find="return F.logsigmoid(-a_fake).mean()", replace="return -F.logsigmoid(-a_fake).mean()"),
+    Mutation("ex02-2", "minimax loss (1) with log D instead of log(1 - D)",
+             find="return F.logsigmoid(-a_fake).mean()", replace="return F.logsigmoid(a_fake).mean()"),
+    Mutation("ex02-2", "non-saturating loss (2) not negated",
+             find="return -F.logsigmoid(a_fake).mean()", replace="return F.logsigmoid(a_fake).mean()"),
+    Mutation("ex02-2", "non-saturating loss (2) written as -log(1 - D)",
+             find="return -F.logsigmoid(a_fake).mean()", replace="return -F.logsigmoid(-a_fake).mean()"),
+    Mutation("ex02-2", "minimax loss (1) as log(1 - sigmoid(a)) (log(0) at large logits)",
+             find="return F.logsigmoid(-a_fake).mean()", replace="return torch.log(1 - torch.sigmoid(a_fake)).mean()"),
+    Mutation("ex02-3", "LeakyReLU in the generator",
+             find="nn.BatchNorm2d(4 * ch), nn.ReLU(True),", replace="nn.BatchNorm2d(4 * ch), nn.LeakyReLU(0.2, True),"),
+    Mutation("ex02-3", "sigmoid output instead of tanh",
+             find="nn.Tanh())", replace="nn.Sigmoid())"),
+    Mutation("ex02-3", "second BatchNorm skipped",
+             find="nn.BatchNorm2d(2 * ch), nn.ReLU(True),", replace="nn.ReLU(True),"),
+    Mutation("ex02-3", "ReLU before BatchNorm",
+             find="nn.BatchNorm2d(2 * ch), nn.ReLU(True),", replace="nn.ReLU(True), nn.BatchNorm2d(2 * ch),"),
+    Mutation("ex02-3", "padding 0 in the first stride-2 layer",
+             find="nn.ConvTranspose2d(4 * ch, 2 * ch, 4, 2, 1, bias=False)",
+             replace="nn.ConvTranspose2d(4 * ch, 2 * ch, 4, 2, 0, bias=False)"),
+    Mutation("ex02-3", "first layer with bias",
+             find="nn.ConvTranspose2d(nz, 4 * ch, 7, 1, 0, bias=False)", replace="nn.ConvTranspose2d(nz, 4 * ch, 7, 1, 0)"),
+]
+
 # ---------------------------------------------------------------------------------------------
 # 04-07
 # ---------------------------------------------------------------------------------------------
