@@ -118,6 +118,48 @@ CATALOGUE["02_gans"] = [
              find="nn.ConvTranspose2d(nz, 4 * ch, 7, 1, 0, bias=False)", replace="nn.ConvTranspose2d(nz, 4 * ch, 7, 1, 0)"),
 ]
 
+CATALOGUE["03_interpolation"] = [
+    Mutation("ex03-1", "nearest on the closed interval -1/2 <= t <= 1/2",
+             find="(t >= -0.5) & (t < 0.5)", replace="(t >= -0.5) & (t <= 0.5)"),
+    Mutation("ex03-1", "nearest returns a bool mask",
+             find="return ((t >= -0.5) & (t < 0.5)).to(t.dtype)", replace="return (t >= -0.5) & (t < 0.5)"),
+    Mutation("ex03-1", "linear kernel not clamped at 0",
+             find="return (1 - t.abs()).clamp(min=0)", replace="return 1 - t.abs()"),
+    Mutation("ex03-1", "cubic's outer branch with t instead of |t|",
+             find="far = a * at**3 - 5 * a * at**2 + 8 * a * at - 4 * a",
+             replace="far = a * t**3 - 5 * a * t**2 + 8 * a * t - 4 * a"),
+    Mutation("ex03-1", "cubic with a fixed a = -0.5",
+             find="at = t.abs()\n", replace="at = t.abs()\n    a = -0.5\n"),
+    Mutation("ex03-1", "cubic's outer branch with a sign error",
+             find="- 5 * a * at**2", replace="+ 5 * a * at**2"),
+    Mutation("ex03-2", "left mirror without repeating the edge (-1 -> 1, 'reflect')",
+             find="torch.where(j < 0, -j - 1, j)", replace="torch.where(j < 0, -j, j)"),
+    Mutation("ex03-2", "right mirror off by one (n -> n-2)",
+             find="2 * n_in - 1 - j", replace="2 * n_in - 2 - j"),
+    Mutation("ex03-2", "taps clamped to the edge (PyTorch's border) instead of mirrored",
+             find="j = taps.long()", replace="j = taps.long().clamp(0, n_in - 1)"),
+    Mutation("ex03-2", "output positions u_i = i / scale",
+             find="u = (torch.arange(n_out, dtype=torch.float64) + 0.5) / scale - 0.5",
+             replace="u = torch.arange(n_out, dtype=torch.float64) / scale"),
+    Mutation("ex03-2", "mirrored taps overwrite instead of adding (scatter_)",
+             find="Wm.scatter_add_(1, j, weights)", replace="Wm.scatter_(1, j, weights)"),
+    Mutation("ex03-2", "taps off by one (floor(u) - r ... floor(u) + r - 1)",
+             find="torch.arange(-radius + 1, radius + 1, dtype=torch.float64)",
+             replace="torch.arange(-radius, radius, dtype=torch.float64)"),
+    Mutation("ex03-3", "the height matrix used along the width",
+             find='y = torch.einsum("pw,nchw->nchp", Ww, x)', replace='y = torch.einsum("pw,nchw->nchp", Wh, x)'),
+    Mutation("ex03-3", "matrices left in float64",
+             find="Ww = interp_matrix(w, scale, kernel, radius).to(x.dtype)",
+             replace="Ww = interp_matrix(w, scale, kernel, radius)"),
+    Mutation("ex03-3", "only the width pass",
+             find='return torch.einsum("oh,nchw->ncow", Wh, y)', replace="return y"),
+    Mutation("ex03-3", "output clamped to [0, 1]",
+             find='return torch.einsum("oh,nchw->ncow", Wh, y)',
+             replace='return torch.einsum("oh,nchw->ncow", Wh, y).clamp(0, 1)'),
+    Mutation("ex03-3", "square image assumed (the width matrix built from h)",
+             find="Ww = interp_matrix(w, scale, kernel, radius)", replace="Ww = interp_matrix(h, scale, kernel, radius)"),
+]
+
 # ---------------------------------------------------------------------------------------------
 # 04-07
 # ---------------------------------------------------------------------------------------------
