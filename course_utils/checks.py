@@ -39,10 +39,17 @@ def check(condition: bool, what: str, hint: str = "") -> None:
 
 
 def _where(exc: BaseException) -> str:
-    """' (line N of your code: `...`)' for the last frame of the error that is not library code."""
+    """' (line N of your code: `...`)' for the last frame of the error in the student's code.
+
+    The frames of ``guard`` and of the check that called it are skipped (a check's source, hidden
+    tests included, is never quoted), and so are the frames of library code (torch, numpy, ...).
+    """
     library = (str(Path(torch.__file__).parents[1]), str(Path(__file__).parent))
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if not frame.filename.startswith(library) and frame.name != "guard" and frame.line:
+    frames = traceback.extract_tb(exc.__traceback__)
+    while frames and frames[0].name == "guard":
+        frames = frames[1:]
+    for frame in reversed(frames[1:]):                 # frames[0]: the check's own `with guard(...)` block
+        if not frame.filename.startswith(library) and frame.line:
             return f" (line {frame.lineno} of your code: `{frame.line.strip()}`)"
     return ""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Mutation", "CATALOGUE"]
+__all__ = ["Mutation", "CATALOGUE", "HIDDEN_CATALOGUE"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,11 @@ class Mutation:
 
 
 CATALOGUE: dict[str, list[Mutation]] = {}
+
+# Wrong answers that the visible check lets through (they break the exercise's statement only on other
+# inputs: other sizes, dtypes, arguments) and the check cell's hidden tests must stop: evidence that the
+# hidden tests are stricter than the visible check. Optional; same format.
+HIDDEN_CATALOGUE: dict[str, list[Mutation]] = {}
 
 # ---------------------------------------------------------------------------------------------
 # 00-03
@@ -158,6 +163,28 @@ CATALOGUE["03_interpolation"] = [
              replace='return torch.einsum("oh,nchw->ncow", Wh, y).clamp(0, 1)'),
     Mutation("ex03-3", "square image assumed (the width matrix built from h)",
              find="Ww = interp_matrix(w, scale, kernel, radius)", replace="Ww = interp_matrix(h, scale, kernel, radius)"),
+]
+
+HIDDEN_CATALOGUE["00_welcome"] = [
+    Mutation("ex00-1", "returns a 0-dim tensor, not a Python float",
+             find="return 10 * np.log10(data_range**2 / mse)",
+             replace="return torch.tensor(10 * np.log10(data_range**2 / mse))"),
+]
+HIDDEN_CATALOGUE["01_gaussian_generation"] = [
+    Mutation("ex01-2", "assumes a square E (k = n rows)",
+             find="k = E.shape[1] if k is None else k", replace="k = E.shape[0] if k is None else k"),
+]
+HIDDEN_CATALOGUE["02_gans"] = [
+    Mutation("ex02-1", "loss rebuilt as a new tensor (no gradient flows)",
+             find="return -(F.logsigmoid(a_real).mean() + F.logsigmoid(-a_fake).mean())",
+             replace="return torch.tensor(-(F.logsigmoid(a_real).mean() + F.logsigmoid(-a_fake).mean()).item())"),
+    Mutation("ex02-3", "nz hard-coded as 64",
+             find="nn.ConvTranspose2d(nz, 4 * ch, 7, 1, 0, bias=False)",
+             replace="nn.ConvTranspose2d(64, 4 * ch, 7, 1, 0, bias=False)"),
+]
+HIDDEN_CATALOGUE["03_interpolation"] = [
+    Mutation("ex03-1", "linear kernel always float64",
+             find="return (1 - t.abs()).clamp(min=0)", replace="return (1 - t.double().abs()).clamp(min=0)"),
 ]
 
 # ---------------------------------------------------------------------------------------------

@@ -5,8 +5,9 @@ exercise cell with catalogued mutations, each wrong answer is executed in place 
 then the exercise's check cell as students see it (its hidden tests removed, as ``release`` does),
 which must fail with the course's ``CheckFailed`` (a raw error or a pass is a failure of this
 test); then the right answer runs again, and the notebook goes on with the full check cell (hidden
-tests included, so they must pass on the right answer). The run stops after the check of the last
-catalogued exercise. The notebooks run in the ci profile (conftest.py), on the data mirror when one
+tests included, so they must pass on the right answer). Wrong answers of ``HIDDEN_CATALOGUE`` must
+pass the visible check and be stopped by the hidden tests (so the hidden tests are stricter). The
+run stops after the check of the last catalogued exercise. The notebooks run in the ci profile (conftest.py), on the data mirror when one
 is set.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from mutation_catalogue import CATALOGUE, Mutation
+from mutation_catalogue import CATALOGUE, HIDDEN_CATALOGUE, Mutation
 
 from course_utils.release import strip_source
 
@@ -43,7 +44,7 @@ def test_catalogue_is_well_formed():
                 missing.append(f"{path.stem}:{ex}")
             if f"check{ex[2:]}" not in cells:
                 bad.append(f"{path.stem}:{ex} has no check cell check{ex[2:]}")
-        for m in entries:
+        for m in entries + HIDDEN_CATALOGUE.get(path.stem, []):
             if m.exercise not in cells:
                 bad.append(f"{path.stem}: no cell {m.exercise} for {m.what!r}")
             elif _source(cells[m.exercise]).count(m.find) != 1:
@@ -90,9 +91,11 @@ NOTEBOOKS = sorted(CATALOGUE)
 def test_wrong_answers_stop_at_their_check(name):
     path = ROOT / "solutions" / f"{name}.ipynb"
     nb = json.loads(path.read_text())
-    by_exercise: dict[str, list[Mutation]] = {}
+    by_exercise: dict[str, list[tuple[Mutation, bool]]] = {}   # (wrong answer, stopped only by the hidden tests?)
     for m in CATALOGUE[name]:
-        by_exercise.setdefault(m.exercise, []).append(m)
+        by_exercise.setdefault(m.exercise, []).append((m, False))
+    for m in HIDDEN_CATALOGUE.get(name, []):
+        by_exercise.setdefault(m.exercise, []).append((m, True))
     cells = {c.get("id"): c for c in nb["cells"]}
     ids = [c.get("id") for c in nb["cells"]]
     last = max(ids.index(f"check{ex[2:]}") for ex in by_exercise)
@@ -106,15 +109,24 @@ def test_wrong_answers_stop_at_their_check(name):
             src = _source(cell)
             status, ename, evalue = kernel.run(src)
             assert status == "ok", f"{name} cell {cell.get('id')} failed without mutation: {ename}: {evalue}"
-            for m in by_exercise.get(cell.get("id"), []):
-                check_src = strip_source(_source(cells[f"check{m.exercise[2:]}"]))
+            for m, hidden in by_exercise.get(cell.get("id"), []):
+                full_check = _source(cells[f"check{m.exercise[2:]}"])
+                visible_check = strip_source(full_check)
                 st, en, ev = kernel.run(src.replace(m.find, m.replace))
+                if st == "ok" and hidden:
+                    st, en, ev = kernel.run(visible_check)
+                    if st != "ok":
+                        failures.append(f"{m.exercise} [{m.what}] (hidden catalogue): the visible check already stops "
+                                        f"it ({en}); move it to CATALOGUE")
+                        st, en, ev = "done", "", ""
+                    else:
+                        st, en, ev = kernel.run(full_check)
+                elif st == "ok":
+                    st, en, ev = kernel.run(visible_check)
+                print(f"{m.exercise} [{m.what}]{' (hidden)' if hidden else ''} -> {en or st}: {ev}")  # pytest -s
                 if st == "ok":
-                    st, en, ev = kernel.run(check_src)
-                print(f"{m.exercise} [{m.what}] -> {en or 'passed'}: {ev}")   # shown with pytest -s
-                if st == "ok":
-                    failures.append(f"{m.exercise} [{m.what}]: the check passed")
-                elif en != "CheckFailed":
+                    failures.append(f"{m.exercise} [{m.what}]: the {'hidden tests' if hidden else 'check'} passed")
+                elif st == "error" and en != "CheckFailed":
                     failures.append(f"{m.exercise} [{m.what}]: stopped by {en}: {ev.splitlines()[0] if ev else ''}"
                                     " instead of the course's CheckFailed")
                 # restore the right answer (the check cell runs next, unmutated)
