@@ -1,0 +1,74 @@
+"""course_utils.checks: a wrong answer always ends on CheckFailed, with a message that helps."""
+import pytest
+import torch
+
+from course_utils import checks
+from course_utils.checks import CheckFailed
+
+
+def _student(x):
+    y = x + 1
+    return y @ torch.ones(3, 2)        # the student's bug: (2, 2) @ (3, 2)
+
+
+def test_guard_turns_an_error_into_checkfailed_naming_it_and_the_students_line():
+    with pytest.raises(CheckFailed) as e:
+        with checks.guard("student(x)", hint="x is (2, 2)"):
+            _student(torch.ones(2, 2))
+    msg = str(e.value)
+    assert msg.startswith("student(x) raised RuntimeError: mat1 and mat2 shapes cannot be multiplied")
+    assert "of your code: `return y @ torch.ones(3, 2)" in msg     # where, in the student's code
+    assert "Hint: x is (2, 2)" in msg
+    assert e.value.__cause__ is None and e.value.__suppress_context__   # no raw traceback chained
+
+
+def test_guard_never_quotes_the_checks_own_lines():
+    with pytest.raises(CheckFailed) as e:
+        with checks.guard("backward"):
+            secret_hidden_line = torch.tensor(1.0)
+            secret_hidden_line.backward()
+    assert "secret_hidden_line" not in str(e.value)
+    assert "raised RuntimeError" in str(e.value)
+
+
+def test_guard_says_an_exercise_is_unanswered_and_lets_checkfailed_through():
+    def unanswered():
+        raise NotImplementedError()
+
+    with pytest.raises(CheckFailed, match="not written yet"):
+        with checks.guard("unanswered()"):
+            unanswered()
+    with pytest.raises(CheckFailed, match="^inner$"):
+        with checks.guard("outer"):
+            raise CheckFailed("inner")
+    with checks.guard("fine"):
+        pass
+
+
+def test_check_close_names_the_mistake_it_recognises():
+    with pytest.raises(CheckFailed, match="Hint: you doubled it"):
+        checks.check_close(torch.full((3,), 2.0), torch.ones(3), "x", hint="generic",
+                           mistakes={"you halved it": torch.full((3,), 0.5), "you doubled it": torch.full((3,), 2.0)})
+    with pytest.raises(CheckFailed, match="Hint: generic"):
+        checks.check_close(torch.full((3,), 3.0), torch.ones(3), "x", hint="generic",
+                           mistakes={"you doubled it": torch.full((3,), 2.0)})
+    with pytest.raises(CheckFailed, match="Hint: natural log"):
+        checks.check_close(46.05, 20.0, "psnr", rtol=1e-3, mistakes={"natural log": 46.0517})
+    with pytest.raises(CheckFailed, match="Hint: wrong layout"):        # a mistake of another shape
+        checks.check_close(torch.ones(2, 3), torch.ones(3, 2), "E", mistakes={"wrong layout": torch.ones(2, 3)})
+    checks.check_close(torch.ones(3), torch.ones(3), mistakes={"never shown": torch.ones(3)})
+
+
+def test_check_close_and_check_shape_fail_cleanly_on_odd_results():
+    with pytest.raises(CheckFailed, match="(?s)NoneType.*forget `return`"):
+        checks.check_close(None, torch.ones(2), "x")
+    with pytest.raises(CheckFailed, match="expected a number"):
+        checks.check_close("20 dB", 20.0, "psnr")
+    with pytest.raises(CheckFailed, match="1 NaN"):
+        checks.check_close(torch.tensor([float("nan"), 1.0]), torch.ones(2), "x")
+    with pytest.raises(CheckFailed, match="tuple, expected a tensor"):
+        checks.check_shape((1, 2), (2,), "x")
+    with pytest.raises(CheckFailed, match="Hint: rows are images"):
+        checks.check_shape(torch.ones(2, 3), (3, 2), "x", hint="rows are images")
+    x = torch.ones(2, requires_grad=True)
+    checks.check_close(x * 1, torch.ones(2))                           # a tensor that requires grad is fine
