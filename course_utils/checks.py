@@ -64,9 +64,10 @@ def guard(what: str, hint: str = ""):
         yield
     except CheckFailed:
         raise
-    except NotImplementedError:
-        raise CheckFailed(f"{what}: not written yet. Replace `# YOUR CODE HERE` and "
-                          "`raise NotImplementedError()` with your answer, run that cell, then this one."
+    except NotImplementedError as e:
+        said = str(e).strip()      # a placeholder that says which exercise keeps its words
+        raise CheckFailed(f"{what}: not written yet. " + (said or "Replace `# YOUR CODE HERE` and "
+                          "`raise NotImplementedError()` with your answer, run that cell, then this one.")
                           ) from None
     except Exception as e:  # noqa: BLE001 - any error of the student's code is reported the same way
         raise CheckFailed(_with_hint(f"{what} raised {type(e).__name__}: {str(e).strip()}{_where(e)}",

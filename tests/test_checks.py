@@ -72,3 +72,9 @@ def test_check_close_and_check_shape_fail_cleanly_on_odd_results():
         checks.check_shape(torch.ones(2, 3), (3, 2), "x", hint="rows are images")
     x = torch.ones(2, requires_grad=True)
     checks.check_close(x * 1, torch.ones(2))                           # a tensor that requires grad is fine
+
+
+def test_guard_keeps_the_words_of_a_placeholder_that_names_its_exercise():
+    with pytest.raises(CheckFailed, match="not written yet. Exercise 0.1 is yours to write"):
+        with checks.guard("my_psnr(x, y)"):
+            raise NotImplementedError("Exercise 0.1 is yours to write")
