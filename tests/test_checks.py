@@ -1,4 +1,7 @@
 """course_utils.checks: a wrong answer always ends on CheckFailed, with a message that helps."""
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -78,3 +81,30 @@ def test_guard_keeps_the_words_of_a_placeholder_that_names_its_exercise():
     with pytest.raises(CheckFailed, match="not written yet. Exercise 0.1 is yours to write"):
         with checks.guard("my_psnr(x, y)"):
             raise NotImplementedError("Exercise 0.1 is yours to write")
+
+
+SOLUTIONS = sorted((Path(__file__).resolve().parents[1] / "solutions").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_every_exercise_has_a_graded_check_with_hidden_tests(path):
+    """#17: the check cell after each exercise is graded (points >= 1) and holds hidden tests after the visible check."""
+    cells = json.loads(path.read_text())["cells"]
+    problems = []
+    for i, cell in enumerate(cells):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if not meta.get("solution") or cell["cell_type"] != "code":
+            continue
+        check_id = "check" + cell["id"][2:]
+        nxt = cells[i + 1] if i + 1 < len(cells) else {}
+        grading = nxt.get("metadata", {}).get("nbgrader", {})
+        src = "".join(nxt.get("source", ""))
+        if nxt.get("id") != check_id or not grading.get("grade") or not grading.get("locked"):
+            problems.append(f"{cell['id']}: the next cell is not its locked, graded check {check_id}")
+        elif not (isinstance(grading.get("points"), (int, float)) and grading["points"] >= 1):
+            problems.append(f"{check_id}: points = {grading.get('points')!r}")
+        elif "### BEGIN HIDDEN TESTS" not in src or "### END HIDDEN TESTS" not in src:
+            problems.append(f"{check_id}: no hidden tests")
+        elif "passed(" not in src.split("### BEGIN HIDDEN TESTS")[0]:
+            problems.append(f"{check_id}: the visible check must come first and end with passed(...)")
+    assert not problems, f"{path.name}:\n" + "\n".join(problems)

@@ -31,27 +31,30 @@ def _source(cell) -> str:
     return cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
 
 
-def test_catalogue_is_well_formed():
-    """Every exercise of every solution notebook has two or more wrong answers, each applicable."""
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_catalogue_is_well_formed(path):
+    """Every exercise of the solution notebook has two or more wrong answers, each applicable."""
     missing, bad = [], []
-    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
-        nb = json.loads(path.read_text())
-        cells = {c.get("id"): c for c in nb["cells"]}
-        exercises = [c["id"] for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
-        entries = CATALOGUE.get(path.stem, [])
-        for ex in exercises:
-            if sum(m.exercise == ex for m in entries) < 2:
-                missing.append(f"{path.stem}:{ex}")
-            if f"check{ex[2:]}" not in cells:
-                bad.append(f"{path.stem}:{ex} has no check cell check{ex[2:]}")
-        for m in entries + HIDDEN_CATALOGUE.get(path.stem, []):
-            if m.exercise not in cells:
-                bad.append(f"{path.stem}: no cell {m.exercise} for {m.what!r}")
-            elif _source(cells[m.exercise]).count(m.find) != 1:
-                bad.append(f"{path.stem}:{m.exercise}: {m.what!r}: `find` occurs "
-                           f"{_source(cells[m.exercise]).count(m.find)} times, not once")
-            elif m.replace == m.find:
-                bad.append(f"{path.stem}:{m.exercise}: {m.what!r} changes nothing")
+    nb = json.loads(path.read_text())
+    cells = {c.get("id"): c for c in nb["cells"]}
+    exercises = [c["id"] for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+    entries = CATALOGUE.get(path.stem, [])
+    for ex in exercises:
+        if sum(m.exercise == ex for m in entries) < 2:
+            missing.append(f"{path.stem}:{ex}")
+        if f"check{ex[2:]}" not in cells:
+            bad.append(f"{path.stem}:{ex} has no check cell check{ex[2:]}")
+    for m in entries + HIDDEN_CATALOGUE.get(path.stem, []):
+        if m.exercise not in cells:
+            bad.append(f"{path.stem}: no cell {m.exercise} for {m.what!r}")
+        elif _source(cells[m.exercise]).count(m.find) != 1:
+            bad.append(f"{path.stem}:{m.exercise}: {m.what!r}: `find` occurs "
+                       f"{_source(cells[m.exercise]).count(m.find)} times, not once")
+        elif m.replace == m.find:
+            bad.append(f"{path.stem}:{m.exercise}: {m.what!r} changes nothing")
     assert not bad, "\n".join(bad)
     assert not missing, "exercises with fewer than two catalogued wrong answers: " + ", ".join(missing)
 
