@@ -126,6 +126,7 @@ def fetch_file(entry: FileEntry, data_dir: Path, mirror: Path | None = None,
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".part",
                                         dir=target.parent)
     except OSError as e:
+        _remove_if_empty(target.parent)
         raise _data_dir_error(data_dir, e) from None
     tmp = Path(tmp_name)
     try:  # KeyboardInterrupt (and SIGTERM in the command line, see main) end here too
@@ -144,10 +145,14 @@ def fetch_file(entry: FileEntry, data_dir: Path, mirror: Path | None = None,
         raise _data_dir_error(data_dir, e) from None
     finally:
         tmp.unlink(missing_ok=True)
-        try:  # leave no empty folder behind after a failure
-            target.parent.rmdir()
-        except OSError:
-            pass
+        _remove_if_empty(target.parent)  # leave no empty folder behind after a failure
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
 
 
 def _copy_at_most(src, out, limit: int, what: str) -> None:
