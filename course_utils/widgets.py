@@ -86,10 +86,13 @@ def interact_or_static(fn: Callable, **controls) -> None:
         fn(**start)
         return None
     import ipywidgets
-    from IPython.display import display
+    from IPython.display import DisplayHandle, display
 
     # The first state is an ordinary output: saved with the notebook, shown without a front end.
-    handles = [display(img, display_id=True) for img in _render(fn, start)]
+    handles = []
+    for img in _render(fn, start):
+        handles.append(DisplayHandle())
+        handles[-1].display(img)
 
     def redraw(change=None):
         images = _render(fn, {k: w.value for k, w in controls.items()})
