@@ -94,8 +94,11 @@ def check_data_log(records: list[dict], data_dir: Path, mirror: Path | None
 
 def _find(name: str, cfg) -> tuple[Path | None, str]:
     folder, how = locate(name, cfg.data_dir, cfg.mirror)
-    record_data_source(name, folder is not None,
-                       f"{how} {folder}" if folder is not None else f"not available: {how}")
+    if folder is None:
+        source = f"not available: {how}"
+    else:
+        source = f"{folder}, copied from the mirror" if how == "mirror" else str(folder)
+    record_data_source(name, folder is not None, source)
     return folder, how
 
 
@@ -128,7 +131,7 @@ def get_images(name: str, cfg=None, mode: str = "rgb", fallback: bool = True
         if not fallback or name not in _FALLBACK:
             raise FileNotFoundError(f"dataset {name!r} is not available offline ({why}). Fetch it "
                                     f"with `python data_scripts/download.py {name}` (or --mirror DIR).")
-        warn_once(name, f"{name} is not available ({why}): using built-in "
+        warn_once(f"{name}: {why}", f"{name} is not available ({why}): using built-in "
                   f"images instead ({', '.join(_FALLBACK[name])}). Numbers will not be "
                   f"comparable to the papers'. Run `python data_scripts/download.py {name}`.")
         names = _FALLBACK[name]

@@ -126,7 +126,7 @@ def fetch_file(entry: FileEntry, data_dir: Path, mirror: Path | None = None,
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".part",
                                         dir=target.parent)
     except OSError as e:
-        _remove_if_empty(target.parent)
+        _remove_empty_folders(target.parent, data_dir)
         raise _data_dir_error(data_dir, e) from None
     tmp = Path(tmp_name)
     try:  # KeyboardInterrupt (and SIGTERM in the command line, see main) end here too
@@ -145,14 +145,17 @@ def fetch_file(entry: FileEntry, data_dir: Path, mirror: Path | None = None,
         raise _data_dir_error(data_dir, e) from None
     finally:
         tmp.unlink(missing_ok=True)
-        _remove_if_empty(target.parent)  # leave no empty folder behind after a failure
+        _remove_empty_folders(target.parent, data_dir)  # none left behind after a failure
 
 
-def _remove_if_empty(folder: Path) -> None:
-    try:
-        folder.rmdir()
-    except OSError:
-        pass
+def _remove_empty_folders(folder: Path, top: Path) -> None:
+    """Remove ``folder`` and its parents below ``top`` while they are empty."""
+    while folder != top and top in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
 
 
 def _copy_at_most(src, out, limit: int, what: str) -> None:
@@ -342,7 +345,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'dataset':10} {'files':>5} {'MB':>7}  state in {args.data_dir}")
         for name, entries in sorted(reg.items()):
             mb = sum(e.size for e in entries) / 1e6
-            have = sum((Path(args.data_dir) / e.file).is_file() for e in entries)
+            try:
+                have = sum((Path(args.data_dir) / e.file).is_file() for e in entries)
+            except OSError as e:
+                print(f"error: cannot read the data folder {args.data_dir} ({e.strerror}); set "
+                      "COURSE_DATA_DIR or --data-dir to a folder of yours.", file=sys.stderr)
+                return 1
             state = "complete" if have == len(entries) else f"{have}/{len(entries)} files"
             print(f"{name:10} {len(entries):5d} {mb:7.1f}  {state}")
         print(f"{'vgg19':10} {1:5d} {548.1:7.1f}  ImageNet weights via torchvision's cache")

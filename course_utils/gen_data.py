@@ -120,7 +120,7 @@ def load_faces(cfg, scale: float = 1.0, fallback: bool = True
             raise FileNotFoundError(f"the olivetti faces are not available offline ({why}): run "
                                     "`python data_scripts/download.py olivetti` (or set "
                                     "COURSE_DATA_MIRROR=DIR).")
-        warn_once("faces", f"The olivetti faces are not available ({why}): "
+        warn_once(f"faces: {why}", f"The olivetti faces are not available ({why}): "
                    "using scikit-learn's 8x8 digits instead. Run "
                    "`python data_scripts/download.py olivetti` for the faces.")
         x, y = load_digits()  # already tiny: ``scale`` is not applied to the stand-in
@@ -198,7 +198,7 @@ def load_mnist(cfg, split: str = "test", fallback: bool = True
     if not fallback:
         raise FileNotFoundError(f"MNIST is not available offline ({why}): run "
                                 "`python data_scripts/download.py mnist` (or set COURSE_DATA_MIRROR).")
-    warn_once("mnist", f"MNIST is not available ({why}): using "
+    warn_once(f"mnist: {why}", f"MNIST is not available ({why}): using "
                "scikit-learn's 8x8 digits resized to 28x28 instead. Run "
                "`python data_scripts/download.py mnist` for MNIST.")
     x, y = load_digits(size=28)

@@ -380,7 +380,8 @@ def test_data_log_names_stand_ins_used_while_the_real_data_was_there(tmp_path, m
     assert [(r["notebook"], r["dataset"], r["real"]) for r in records] == [
         ("05_x.ipynb", "Set5", True), ("06_y.ipynb", "Set14", False), ("", "Set14", False)]
     summary, problems = check_data_log(records, tmp_path / "data", MIRROR)
-    assert summary[0].startswith("05_x.ipynb: Set5 (mirror") and "06_y.ipynb: Set14 (STAND-IN)" in summary
+    assert summary[0].startswith("05_x.ipynb: Set5 (") and "copied from the mirror" in summary[0]
+    assert "06_y.ipynb: Set14 (STAND-IN)" in summary
     assert len(problems) == 1 and "06_y.ipynb" in problems[0] and "Set14" in problems[0]
     # without the mirror the stand-in was the only choice: no problem
     assert check_data_log(records, tmp_path / "empty", None)[1] == []
@@ -413,4 +414,13 @@ def test_test_run_fails_when_a_notebook_falls_back(tmp_path):
     assert "4 passed" in out, out          # every cell ran ...
     assert r.returncode == 1, out          # ... but the run fails, and says why
     assert "b_standin.ipynb used a built-in stand-in for Set5" in out
-    assert "a_real.ipynb: Set5 (mirror" in out and "a_real.ipynb used" not in out
+    assert "a_real.ipynb: Set5 (" in out and "a_real.ipynb used" not in out
+
+
+def test_a_failed_fetch_leaves_no_empty_folders(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    e = FileEntry("Toy", "Toy/s1/a.bin", 5, "0" * 64, "http://127.0.0.1:9/none")
+    with pytest.raises(DownloadError):
+        fetch_file(e, data, None, network=False)
+    assert list(data.iterdir()) == []  # neither Toy/s1 nor Toy
