@@ -100,7 +100,8 @@ def interact_or_static(fn: Callable, **controls) -> None:
             handle.update(img)
 
     for w in controls.values():
-        w.continuous_update = False  # redraw when the slider is released, not at every pixel
+        if hasattr(w, "continuous_update"):
+            w.continuous_update = False  # redraw when the slider is released, not at every pixel
         w.observe(redraw, names="value")
     display(ipywidgets.HBox(list(controls.values())))
     return None
