@@ -21,8 +21,8 @@ from .degrade import bicubic_down, bicubic_up, mod_crop
 from .download import locate, status
 from .images import builtin_names, list_images, load_builtin, load_image
 
-__all__ = ["warn_once", "record_data_source", "read_data_log", "check_data_log", "dataset_path",
-           "get_images", "split_train_val", "sr_pair", "augment", "SRPatches"]
+__all__ = ["warn_once", "record_data_source", "read_data_log", "check_data_log", "locate_dataset",
+           "dataset_path", "get_images", "split_train_val", "sr_pair", "augment", "SRPatches"]
 
 # Built-in stand-ins when a dataset is absent: evaluation sets and a training set never overlap.
 BUILTIN_EVAL = ["astronaut", "coffee", "chelsea", "rocket", "camera"]
@@ -92,7 +92,9 @@ def check_data_log(records: list[dict], data_dir: Path, mirror: Path | None
     return summary, list(dict.fromkeys(problems))
 
 
-def _find(name: str, cfg) -> tuple[Path | None, str]:
+def locate_dataset(name: str, cfg) -> tuple[Path | None, str]:
+    """(folder, "data folder" or "mirror") of a registry dataset, or (None, why it is not
+    available); the outcome is recorded with :func:`record_data_source`."""
     folder, how = locate(name, cfg.data_dir, cfg.mirror)
     if folder is None:
         source = f"not available: {how}"
@@ -105,7 +107,7 @@ def _find(name: str, cfg) -> tuple[Path | None, str]:
 def dataset_path(name: str, cfg) -> Path | None:
     """The folder of a registry dataset, from ``cfg.data_dir`` or ``cfg.mirror``; None if it is
     not available (absent, unreadable mirror, unwritable data folder; the reason is recorded)."""
-    return _find(name, cfg)[0]
+    return locate_dataset(name, cfg)[0]
 
 
 def get_images(name: str, cfg=None, mode: str = "rgb", fallback: bool = True
@@ -126,7 +128,7 @@ def get_images(name: str, cfg=None, mode: str = "rgb", fallback: bool = True
         return [load_builtin(n, mode) for n in BUILTIN_EVAL], list(BUILTIN_EVAL), "built-in images"
     folder, why = Path(name), "no data folder or mirror given (cfg=None)"
     if not folder.is_dir():
-        folder, why = _find(name, cfg) if cfg is not None else (None, why)
+        folder, why = locate_dataset(name, cfg) if cfg is not None else (None, why)
     if folder is None:
         if not fallback or name not in _FALLBACK:
             raise FileNotFoundError(f"dataset {name!r} is not available offline ({why}). Fetch it "

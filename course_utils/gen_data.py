@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import _find, warn_once
+from .data import locate_dataset, warn_once
 from .download import socket_timeout
 from .images import load_image
 from .resize import imresize
@@ -114,7 +114,7 @@ def load_faces(cfg, scale: float = 1.0, fallback: bool = True
         person s1..s40, photos 1..10); person (N,) int64 in [0, 40) (the digit for the fallback);
         source, e.g. ``"ORL faces (olivetti)"`` or ``"scikit-learn digits (stand-in for faces)"``.
     """
-    folder, why = _find("olivetti", cfg)
+    folder, why = locate_dataset("olivetti", cfg)
     if folder is None:
         if not fallback:
             raise FileNotFoundError(f"the olivetti faces are not available offline ({why}): run "
@@ -137,7 +137,7 @@ def load_faces(cfg, scale: float = 1.0, fallback: bool = True
 
 def _mnist_split(cfg, split: str) -> tuple[torch.Tensor, torch.Tensor] | None:
     """The IDX files of ``split`` ("t10k" or "train") from the registry, or None (and why)."""
-    folder, why = _find("mnist" if split == "t10k" else "mnist-train", cfg)
+    folder, why = locate_dataset("mnist" if split == "t10k" else "mnist-train", cfg)
     if folder is None:
         return None, why
     x = read_idx(Path(folder) / f"{split}-images-idx3-ubyte.gz", MAGIC_IMAGES)
