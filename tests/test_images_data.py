@@ -154,6 +154,13 @@ def test_registry_matches_the_mirror_manifest():
     for entries in reg.values():
         for e in entries:
             assert len(e.sha256) == 64 and e.size > 0 and e.url.startswith("https://")
+    manifest = MIRROR / "manifest.tsv"
+    if manifest.is_file():  # every file the mirror lists is registered with the same size, sha256, url
+        rows = [line.split("\t") for line in manifest.read_text().splitlines()[1:] if line.strip()]
+        ours = {e.file: (str(e.size), e.sha256, e.url) for entries in reg.values() for e in entries}
+        for _, file, size, sha, url in rows:
+            assert ours.get(file) == (size, sha, url), file
+        assert len(reg["mnist-train"]) == 2 and all(e.file.startswith("mnist/") for e in reg["mnist-train"])
 
 
 @pytest.mark.skipif(not MIRROR.is_dir(), reason="no local data mirror")
