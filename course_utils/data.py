@@ -1,12 +1,16 @@
 """Datasets: named collections of images, and super-resolution training pairs.
 
 * ``get_images(name, cfg)``: the images of Set5, Set14, T91, ... from the data folder or the
-  mirror, or the built-in images when the dataset is not available offline (said once).
+  mirror, or the built-in images when the dataset is not available offline (said once, with why).
+* ``dataset_path(name, cfg)``: a registry dataset's folder, or None. Every lookup is recorded
+  (``record_data_source``) so that the test run can tell real data from stand-ins.
 * ``SRPatches``: random (LR, HR) patch pairs with flips/rot90, for training.
 * ``sr_pair``: one mod-cropped HR image and its bicubic LR, for evaluation.
 """
 from __future__ import annotations
 
+import json
+import os
 import warnings
 from pathlib import Path
 
@@ -14,11 +18,11 @@ import torch
 from torch.utils.data import Dataset
 
 from .degrade import bicubic_down, bicubic_up, mod_crop
-from .download import find_dataset
+from .download import locate, status
 from .images import builtin_names, list_images, load_builtin, load_image
 
-__all__ = ["warn_once", "dataset_path", "get_images", "split_train_val", "sr_pair", "augment",
-           "SRPatches"]
+__all__ = ["warn_once", "record_data_source", "read_data_log", "check_data_log", "locate_dataset",
+           "dataset_path", "get_images", "split_train_val", "sr_pair", "augment", "SRPatches"]
 
 # Built-in stand-ins when a dataset is absent: evaluation sets and a training set never overlap.
 BUILTIN_EVAL = ["astronaut", "coffee", "chelsea", "rocket", "camera"]
@@ -35,9 +39,75 @@ def warn_once(key: str, msg: str) -> None:
         warnings.warn(msg, stacklevel=3)
 
 
+def record_data_source(dataset: str, real: bool, source: str) -> None:
+    """Append ``{"notebook", "dataset", "real", "source"}`` as one JSON line to the file named by
+    ``COURSE_DATA_LOG`` (the test run sets it, see conftest.py; unset: do nothing).
+
+    ``real`` is False when a built-in stand-in is used instead of ``dataset``. ``notebook`` comes
+    from ``COURSE_NOTEBOOK`` (set by the test run for each notebook's kernel).
+    """
+    log = os.environ.get("COURSE_DATA_LOG")
+    if not log:
+        return
+    rec = {"notebook": os.environ.get("COURSE_NOTEBOOK", ""), "dataset": dataset, "real": real,
+           "source": source}
+    try:
+        with open(log, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+    except OSError as e:
+        warn_once("data-log", f"cannot write the data-source log {log} ({e.strerror}).")
+
+
+def read_data_log(log: str | Path) -> list[dict]:
+    """The records of :func:`record_data_source` in ``log`` (none if the file does not exist)."""
+    try:
+        lines = Path(log).read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def check_data_log(records: list[dict], data_dir: Path, mirror: Path | None
+                   ) -> tuple[list[str], list[str]]:
+    """Summarise which data each notebook used; find stand-ins used while the real data was there.
+
+    Only records made inside a notebook (``notebook`` not empty) count. Returns (summary lines,
+    problems); a problem is a dataset a notebook replaced by a stand-in although ``data_dir`` or
+    ``mirror`` holds it.
+    """
+    used: dict[str, dict[str, str]] = {}
+    problems = []
+    for r in records:
+        if not r.get("notebook"):
+            continue
+        where = r["source"] if r["real"] else "STAND-IN"
+        used.setdefault(r["notebook"], {}).setdefault(r["dataset"], where)
+        if not r["real"]:
+            available = status(r["dataset"], data_dir, mirror)
+            if available != "absent":
+                problems.append(f"{r['notebook']} used a built-in stand-in for {r['dataset']} "
+                                f"although the {available} has it ({r['source']})")
+    summary = [f"{nb}: " + ", ".join(f"{d} ({w})" for d, w in sorted(ds.items()))
+               for nb, ds in sorted(used.items())]
+    return summary, list(dict.fromkeys(problems))
+
+
+def locate_dataset(name: str, cfg) -> tuple[Path | None, str]:
+    """(folder, "data folder" or "mirror") of a registry dataset, or (None, why it is not
+    available); the outcome is recorded with :func:`record_data_source`."""
+    folder, how = locate(name, cfg.data_dir, cfg.mirror)
+    if folder is None:
+        source = f"not available: {how}"
+    else:
+        source = f"{folder}, copied from the mirror" if how == "mirror" else str(folder)
+    record_data_source(name, folder is not None, source)
+    return folder, how
+
+
 def dataset_path(name: str, cfg) -> Path | None:
-    """The folder of a registry dataset, from ``cfg.data_dir`` or ``cfg.mirror``; None if absent."""
-    return find_dataset(name, cfg.data_dir, cfg.mirror)
+    """The folder of a registry dataset, from ``cfg.data_dir`` or ``cfg.mirror``; None if it is
+    not available (absent, unreadable mirror, unwritable data folder; the reason is recorded)."""
+    return locate_dataset(name, cfg)[0]
 
 
 def get_images(name: str, cfg=None, mode: str = "rgb", fallback: bool = True
@@ -56,14 +126,14 @@ def get_images(name: str, cfg=None, mode: str = "rgb", fallback: bool = True
     """
     if name == "builtin":
         return [load_builtin(n, mode) for n in BUILTIN_EVAL], list(BUILTIN_EVAL), "built-in images"
-    folder = Path(name)
+    folder, why = Path(name), "no data folder or mirror given (cfg=None)"
     if not folder.is_dir():
-        folder = dataset_path(name, cfg) if cfg is not None else None
+        folder, why = locate_dataset(name, cfg) if cfg is not None else (None, why)
     if folder is None:
         if not fallback or name not in _FALLBACK:
-            raise FileNotFoundError(f"dataset {name!r} is not available offline. Fetch it with "
-                                    f"`python data_scripts/download.py {name}` (or --mirror DIR).")
-        warn_once(name, f"{name} is not in the data folder and no mirror is set: using built-in "
+            raise FileNotFoundError(f"dataset {name!r} is not available offline ({why}). Fetch it "
+                                    f"with `python data_scripts/download.py {name}` (or --mirror DIR).")
+        warn_once(f"{name}: {why}", f"{name} is not available ({why}): using built-in "
                   f"images instead ({', '.join(_FALLBACK[name])}). Numbers will not be "
                   f"comparable to the papers'. Run `python data_scripts/download.py {name}`.")
         names = _FALLBACK[name]

@@ -3,8 +3,9 @@
 The registry (``datasets.tsv`` beside this file: dataset, file, bytes, sha256, url) lists every
 file of every dataset. A file comes from, in this order: the data folder (already cached), a
 mirror folder laid out like the registry (``MIRROR/Set5/baby.png``), or its public address.
-Whatever its origin it is checked against its sha256 and written atomically (a temporary file
-renamed into place), so a failed or tampered fetch leaves nothing behind.
+Whatever its origin it is checked against its size and sha256 and written atomically (a temporary
+``.part`` file renamed into place), so a failed, interrupted or tampered fetch leaves nothing behind;
+``.part`` files of an earlier run that was killed are removed by the next fetch.
 
 The command line is ``python data_scripts/download.py [--list] [--mirror DIR] [--data-dir DIR] NAME...``.
 """
@@ -12,22 +13,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import glob
 import hashlib
 import os
-import shutil
+import signal
 import socket
 import sys
-import tarfile
 import tempfile
+import threading
 import urllib.error
 import urllib.request
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["DownloadError", "ChecksumError", "FileEntry", "registry", "sha256sum", "fetch_file",
-           "fetch", "find_dataset", "status", "safe_extract", "socket_timeout", "vgg19_weights",
-           "main"]
+           "fetch", "locate", "find_dataset", "status", "socket_timeout", "vgg19_weights", "main"]
 
 _REGISTRY_FILE = Path(__file__).with_name("datasets.tsv")
 TIMEOUT_S = 20
@@ -74,22 +74,62 @@ def _is_good(path: Path, entry: FileEntry) -> bool:
     return path.is_file() and path.stat().st_size == entry.size and sha256sum(path) == entry.sha256
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but belongs to someone else
+        return True
+    return True
+
+
+def _remove_stale_parts(target: Path) -> None:
+    """Delete ``.NAME.PID.xxxx.part`` files left beside ``target`` by a fetch that was killed
+    (its process is gone). A fetch still running in another process keeps its file."""
+    for part in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
+        pid = part.name[len(target.name) + 2:].split(".")[0]
+        if not (pid.isdigit() and _pid_alive(int(pid))):
+            part.unlink(missing_ok=True)
+
+
+def _data_dir_error(data_dir: Path, e: OSError) -> DownloadError:
+    return DownloadError(
+        f"cannot write to the data folder {data_dir} ({e.strerror or e}). If the course folder is "
+        "read-only or the folder is not yours, set COURSE_DATA_DIR to a writable folder (for "
+        "example COURSE_DATA_DIR=~/.cache/pixels-from-nothing) or pass --data-dir DIR.")
+
+
+def _mirror_error(mirror: Path, e: OSError) -> DownloadError:
+    return DownloadError(
+        f"cannot read the mirror {mirror} ({e.strerror or e}). Point COURSE_DATA_MIRROR (or "
+        "--mirror) at a readable folder laid out like MIRROR/Set5/baby.png, or unset it.")
+
+
 def fetch_file(entry: FileEntry, data_dir: Path, mirror: Path | None = None,
                network: bool = True) -> tuple[Path, str]:
     """Make ``data_dir/entry.file`` a verified copy; return (path, where it came from).
 
     Raises:
-        ChecksumError: the bytes from the mirror or the network are not the registry's
-            (nothing is written).
-        DownloadError: no source could provide the file.
+        ChecksumError: the bytes from the mirror or the network are not the registry's (a file
+            of the wrong size is refused before it is copied; nothing is written).
+        DownloadError: no source could provide the file, the data folder cannot be written or
+            the mirror cannot be read (the message says what to do).
     """
-    target = Path(data_dir) / entry.file
-    if _is_good(target, entry):
-        return target, "cached"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
+    data_dir = Path(data_dir)
+    target = data_dir / entry.file
     try:
+        _remove_stale_parts(target)
+        if _is_good(target, entry):
+            return target, "cached"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".part",
+                                        dir=target.parent)
+    except OSError as e:
+        _remove_empty_folders(target.parent, data_dir)
+        raise _data_dir_error(data_dir, e) from None
+    tmp = Path(tmp_name)
+    try:  # KeyboardInterrupt (and SIGTERM in the command line, see main) end here too
         with os.fdopen(fd, "wb") as out:
             source = _copy_from_source(entry, out, mirror, network)
         actual = sha256sum(tmp)
@@ -101,22 +141,53 @@ def fetch_file(entry: FileEntry, data_dir: Path, mirror: Path | None = None,
         os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
         os.replace(tmp, target)
         return target, source
+    except OSError as e:  # disk full, folder removed meanwhile, ...
+        raise _data_dir_error(data_dir, e) from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
-        try:  # leave no empty folder behind after a failure
-            target.parent.rmdir()
+        tmp.unlink(missing_ok=True)
+        _remove_empty_folders(target.parent, data_dir)  # none left behind after a failure
+
+
+def _remove_empty_folders(folder: Path, top: Path) -> None:
+    """Remove ``folder`` and its parents below ``top`` while they are empty."""
+    while folder != top and top in folder.parents:
+        try:
+            folder.rmdir()
         except OSError:
-            pass
+            return
+        folder = folder.parent
+
+
+def _copy_at_most(src, out, limit: int, what: str) -> None:
+    """Copy ``src`` to ``out`` in blocks; refuse (ChecksumError) once more than ``limit`` bytes came."""
+    n = 0
+    while block := src.read(1 << 20):
+        n += len(block)
+        if n > limit:
+            raise ChecksumError(f"{what} is larger than the registry's {limit} bytes; it is not "
+                                "the right file and was not kept. Fetch it again, or repair the mirror.")
+        out.write(block)
 
 
 def _copy_from_source(entry: FileEntry, out, mirror: Path | None, network: bool) -> str:
     if mirror is not None:
         src = Path(mirror) / entry.file
-        if src.is_file():
-            with open(src, "rb") as f:
-                shutil.copyfileobj(f, out)
-            return f"mirror {src}"
+        try:
+            found = src.is_file()
+            if found:
+                size = src.stat().st_size
+                if size != entry.size:  # refused by its size: never copied or hashed in full
+                    raise ChecksumError(
+                        f"{entry.file}: the mirror's copy {src} has {size} bytes, the registry says "
+                        f"{entry.size}; it was not copied. Repair the mirror (or fetch from the "
+                        "network without --mirror).")
+                with open(src, "rb") as f:
+                    _copy_at_most(f, out, entry.size, f"{entry.file} from the mirror {src}")
+                return f"mirror {src}"
+        except ChecksumError:
+            raise
+        except OSError as e:
+            raise _mirror_error(Path(mirror), e) from None
         if not network:
             raise DownloadError(f"{entry.file}: not in the mirror {mirror}")
     if not network:
@@ -125,7 +196,7 @@ def _copy_from_source(entry: FileEntry, out, mirror: Path | None, network: bool)
                             f"DIR/{entry.file}).")
     try:
         with urllib.request.urlopen(entry.url, timeout=TIMEOUT_S) as r:
-            shutil.copyfileobj(r, out)
+            _copy_at_most(r, out, entry.size, f"{entry.file} from {entry.url}")
     except (urllib.error.URLError, socket.timeout, TimeoutError, OSError) as e:
         raise DownloadError(
             f"{entry.file}: download failed ({e}).\n  address: {entry.url}\n"
@@ -135,21 +206,44 @@ def _copy_from_source(entry: FileEntry, out, mirror: Path | None, network: bool)
     return entry.url
 
 
-def fetch(name: str, data_dir: Path, mirror: Path | None = None, network: bool = True,
-          verbose: bool = True) -> Path:
-    """Fetch every file of dataset ``name`` into ``data_dir``; return ``data_dir/name``."""
+def _fetch(name: str, data_dir: Path, mirror: Path | None, network: bool
+           ) -> tuple[Path, dict[str, int]]:
     reg = registry()
     if name not in reg:
         raise DownloadError(f"unknown dataset {name!r}; known: {', '.join(sorted(reg))}")
+    if mirror is not None and Path(mirror).exists() and not Path(mirror).is_dir():
+        raise DownloadError(f"the mirror {mirror} is a file, not a folder. Point "
+                            "COURSE_DATA_MIRROR (or --mirror) at the folder holding Set5/, T91/, ...")
     counts: dict[str, int] = {}
     for entry in reg[name]:
         _, source = fetch_file(entry, data_dir, mirror, network)
         kind = source.split()[0] if source != entry.url else "network"
         counts[kind] = counts.get(kind, 0) + 1
+    # the dataset's folder: its files' top folder (``mnist-train`` lives in ``mnist/``)
+    return Path(data_dir) / Path(reg[name][0].file).parts[0], counts
+
+
+def fetch(name: str, data_dir: Path, mirror: Path | None = None, network: bool = True,
+          verbose: bool = True) -> Path:
+    """Fetch every file of dataset ``name`` into ``data_dir``; return the dataset's folder."""
+    folder, counts = _fetch(name, data_dir, mirror, network)
     if verbose:
         how = ", ".join(f"{n} {k}" for k, n in counts.items())
-        print(f"{name}: {len(reg[name])} files verified ({how}) in {Path(data_dir) / name}")
-    return Path(data_dir) / name
+        print(f"{name}: {sum(counts.values())} files verified ({how}) in {folder}")
+    return folder
+
+
+def locate(name: str, data_dir: Path, mirror: Path | None = None) -> tuple[Path | None, str]:
+    """Dataset ``name`` without the network: ``(folder, "data folder" or "mirror")``, or
+    ``(None, why)`` when it cannot be had (absent, unreadable mirror, unwritable data folder...).
+
+    Copies from ``mirror`` into ``data_dir`` (verified) when needed. Never raises DownloadError.
+    """
+    try:
+        folder, counts = _fetch(name, data_dir, mirror, network=False)
+    except DownloadError as e:
+        return None, str(e).splitlines()[0]
+    return folder, "mirror" if counts.get("mirror") else "data folder"
 
 
 def find_dataset(name: str, data_dir: Path, mirror: Path | None = None) -> Path | None:
@@ -158,46 +252,24 @@ def find_dataset(name: str, data_dir: Path, mirror: Path | None = None) -> Path 
     Uses the cached copy in ``data_dir`` or copies it from ``mirror`` (verified). Notebooks use
     this, and fall back to built-in images when it returns None.
     """
-    try:
-        return fetch(name, data_dir, mirror, network=False, verbose=False)
-    except DownloadError:
-        return None
+    return locate(name, data_dir, mirror)[0]
 
 
 def status(name: str, data_dir: Path, mirror: Path | None = None) -> str:
     """Where dataset ``name`` would come from, without copying or hashing anything:
-    ``"data folder"``, ``"mirror"`` or ``"absent"``."""
+    ``"data folder"``, ``"mirror"`` or ``"absent"`` (also when a folder cannot be read)."""
     entries = registry()[name]
-    if all((Path(data_dir) / e.file).is_file() for e in entries):
-        return "data folder"
-    if mirror is not None and all((Path(mirror) / e.file).is_file() for e in entries):
-        return "mirror"
+    try:
+        if all((Path(data_dir) / e.file).is_file() for e in entries):
+            return "data folder"
+    except OSError:
+        pass
+    try:
+        if mirror is not None and all((Path(mirror) / e.file).is_file() for e in entries):
+            return "mirror"
+    except OSError:
+        pass
     return "absent"
-
-
-def safe_extract(archive: Path, dest: Path) -> None:
-    """Extract a .zip or .tar(.gz) archive into ``dest``, refusing any member that would land
-    outside it (absolute paths, ``..``, links pointing out)."""
-    dest = Path(dest).resolve()
-    dest.mkdir(parents=True, exist_ok=True)
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as z:
-            for name in z.namelist():
-                p = (dest / name).resolve()
-                if not p.is_relative_to(dest):
-                    raise DownloadError(f"{archive}: member {name!r} would be written outside "
-                                        f"{dest}; the archive is unsafe and was not extracted.")
-            z.extractall(dest)
-        return
-    if tarfile.is_tarfile(archive):
-        with tarfile.open(archive) as t:
-            try:
-                t.extractall(dest, filter="data")
-            except tarfile.FilterError as e:
-                raise DownloadError(f"{archive}: {e}; the archive is unsafe and was not "
-                                    "fully extracted.") from None
-        return
-    raise DownloadError(f"{archive}: not a zip or tar archive")
 
 
 @contextlib.contextmanager
@@ -236,8 +308,25 @@ def vgg19_weights(download: bool = True):
                             "that is online.") from None
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Inside the block SIGTERM raises KeyboardInterrupt, so ``finally`` clauses run and no
+    ``.part`` file is left behind by ``kill``."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def main(argv: list[str] | None = None) -> int:
-    from .profiles import repo_root
+    from .profiles import default_data_dir
 
     p = argparse.ArgumentParser(prog="python data_scripts/download.py",
                                 description="Fetch the course's datasets (sha256-checked).")
@@ -246,8 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mirror", type=Path, default=os.environ.get("COURSE_DATA_MIRROR"),
                    help="a local folder laid out like the course's mirror (default: $COURSE_DATA_MIRROR)")
     p.add_argument("--data-dir", type=Path,
-                   default=os.environ.get("COURSE_DATA_DIR") or repo_root() / "data",
-                   help="where the data goes (default: $COURSE_DATA_DIR or data/)")
+                   default=default_data_dir(),
+                   help="where the data goes (default: $COURSE_DATA_DIR, else data/ in the course "
+                        "folder, or ~/.cache/pixels-from-nothing/data for an installed package)")
     p.add_argument("--offline", action="store_true", help="never use the network")
     args = p.parse_args(argv)
     reg = registry()
@@ -255,21 +345,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'dataset':10} {'files':>5} {'MB':>7}  state in {args.data_dir}")
         for name, entries in sorted(reg.items()):
             mb = sum(e.size for e in entries) / 1e6
-            have = sum((Path(args.data_dir) / e.file).is_file() for e in entries)
+            try:
+                have = sum((Path(args.data_dir) / e.file).is_file() for e in entries)
+            except OSError as e:
+                print(f"error: cannot read the data folder {args.data_dir} ({e.strerror}); set "
+                      "COURSE_DATA_DIR or --data-dir to a folder of yours.", file=sys.stderr)
+                return 1
             state = "complete" if have == len(entries) else f"{have}/{len(entries)} files"
             print(f"{name:10} {len(entries):5d} {mb:7.1f}  {state}")
         print(f"{'vgg19':10} {1:5d} {548.1:7.1f}  ImageNet weights via torchvision's cache")
         return 0
     names = sorted(reg) if args.names == ["all"] else args.names
     status = 0
-    for name in names:
-        try:
-            if name == "vgg19":
-                vgg19_weights(download=not args.offline)
-                print("vgg19: ImageNet weights ready in torchvision's cache")
-            else:
-                fetch(name, args.data_dir, args.mirror, network=not args.offline)
-        except DownloadError as e:
-            print(f"error: {e}", file=sys.stderr)
-            status = 1
+    with _sigterm_as_interrupt():
+        for name in names:
+            try:
+                if name == "vgg19":
+                    vgg19_weights(download=not args.offline)
+                    print("vgg19: ImageNet weights ready in torchvision's cache")
+                else:
+                    fetch(name, args.data_dir, args.mirror, network=not args.offline)
+            except DownloadError as e:
+                print(f"error: {e}", file=sys.stderr)
+                status = 1
+            except KeyboardInterrupt:
+                print(f"interrupted while fetching {name}: no partial file was left; run the same "
+                      "command again to finish.", file=sys.stderr)
+                return 130
     return status

@@ -3,10 +3,11 @@
 * ``load_faces(cfg)``: the ORL / AT&T "Olivetti" faces (40 people x 10 photos, 112 x 92 pixels)
   from the registry dataset ``olivetti``; without it, scikit-learn's bundled 8 x 8 digits
   (offline, said once).
-* ``load_mnist(cfg, split)``: MNIST digits 28 x 28. ``split="test"``: the 10k test split from the
-  registry dataset ``mnist`` (gzip IDX files, parsed and checked here). ``split="train"``: the
-  60k training split through torchvision's own downloader (online only; it fails within seconds
-  offline and falls back to the test split). Last resort: scikit-learn's digits resized to 28 x 28.
+* ``load_mnist(cfg, split)``: MNIST digits 28 x 28 (gzip IDX files, parsed and checked here).
+  ``split="test"``: the 10k test split, registry dataset ``mnist``. ``split="train"``: the 60k
+  training split, registry dataset ``mnist-train`` (data folder or mirror), else torchvision's
+  own downloader (online only; it fails within seconds offline), else the test split.
+  Last resort: scikit-learn's digits resized to 28 x 28.
 * ``read_idx(path)``: one (gzipped) IDX file as a numpy array, magic number and sizes checked.
 * ``toy_2d(n, kind)``: samples of a ring or a grid of Gaussians, the GAN's first playground.
 
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import dataset_path, warn_once
+from .data import locate_dataset, warn_once
 from .download import socket_timeout
 from .images import load_image
 from .resize import imresize
@@ -113,13 +114,13 @@ def load_faces(cfg, scale: float = 1.0, fallback: bool = True
         person s1..s40, photos 1..10); person (N,) int64 in [0, 40) (the digit for the fallback);
         source, e.g. ``"ORL faces (olivetti)"`` or ``"scikit-learn digits (stand-in for faces)"``.
     """
-    folder = dataset_path("olivetti", cfg)
+    folder, why = locate_dataset("olivetti", cfg)
     if folder is None:
         if not fallback:
-            raise FileNotFoundError("the olivetti faces are not available offline: run "
+            raise FileNotFoundError(f"the olivetti faces are not available offline ({why}): run "
                                     "`python data_scripts/download.py olivetti` (or set "
                                     "COURSE_DATA_MIRROR=DIR).")
-        warn_once("faces", "The olivetti faces are not in the data folder and no mirror is set: "
+        warn_once(f"faces: {why}", f"The olivetti faces are not available ({why}): "
                    "using scikit-learn's 8x8 digits instead. Run "
                    "`python data_scripts/download.py olivetti` for the faces.")
         x, y = load_digits()  # already tiny: ``scale`` is not applied to the stand-in
@@ -134,15 +135,16 @@ def load_faces(cfg, scale: float = 1.0, fallback: bool = True
     return faces.contiguous(), person, "ORL faces (olivetti)"
 
 
-def _mnist_test(cfg) -> tuple[torch.Tensor, torch.Tensor] | None:
-    folder = dataset_path("mnist", cfg)
+def _mnist_split(cfg, split: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The IDX files of ``split`` ("t10k" or "train") from the registry, or None (and why)."""
+    folder, why = locate_dataset("mnist" if split == "t10k" else "mnist-train", cfg)
     if folder is None:
-        return None
-    x = read_idx(Path(folder) / "t10k-images-idx3-ubyte.gz", MAGIC_IMAGES)
-    y = read_idx(Path(folder) / "t10k-labels-idx1-ubyte.gz", MAGIC_LABELS)
+        return None, why
+    x = read_idx(Path(folder) / f"{split}-images-idx3-ubyte.gz", MAGIC_IMAGES)
+    y = read_idx(Path(folder) / f"{split}-labels-idx1-ubyte.gz", MAGIC_LABELS)
     if x.shape[0] != y.shape[0]:
         raise IDXError(f"{folder}: {x.shape[0]} images but {y.shape[0]} labels; fetch again.")
-    return torch.from_numpy(x).float().div(255)[:, None], torch.from_numpy(y.astype(np.int64))
+    return (torch.from_numpy(x).float().div(255)[:, None], torch.from_numpy(y.astype(np.int64))), ""
 
 
 def _mnist_train_torchvision(cfg, timeout_s: float = 5.0):
@@ -174,7 +176,8 @@ def load_mnist(cfg, split: str = "test", fallback: bool = True
 
     Args:
         split: ``"test"`` (10k, registry dataset ``mnist``: data folder or mirror) or
-            ``"train"`` (60k, torchvision's downloader; needs the network, else the test split).
+            ``"train"`` (60k, registry dataset ``mnist-train``; without it torchvision's
+            downloader (needs the network), else the test split).
         fallback: when MNIST is absent, use scikit-learn's digits resized to 28 x 28 (warned
             once) instead of raising.
     Raises:
@@ -183,16 +186,19 @@ def load_mnist(cfg, split: str = "test", fallback: bool = True
     if split not in ("test", "train"):
         raise ValueError(f"split must be 'test' or 'train', got {split!r}")
     if split == "train":
+        got, _ = _mnist_split(cfg, "train")
+        if got is not None:
+            return got[0], got[1], "MNIST training split (60k)"
         got = _mnist_train_torchvision(cfg)
         if got is not None:
             return got[0], got[1], "MNIST training split (60k, torchvision)"
-    got = _mnist_test(cfg)
+    got, why = _mnist_split(cfg, "t10k")
     if got is not None:
         return got[0], got[1], "MNIST test split (10k)"
     if not fallback:
-        raise FileNotFoundError("MNIST is not available offline: run "
+        raise FileNotFoundError(f"MNIST is not available offline ({why}): run "
                                 "`python data_scripts/download.py mnist` (or set COURSE_DATA_MIRROR).")
-    warn_once("mnist", "MNIST is not in the data folder and no mirror is set: using "
+    warn_once(f"mnist: {why}", f"MNIST is not available ({why}): using "
                "scikit-learn's 8x8 digits resized to 28x28 instead. Run "
                "`python data_scripts/download.py mnist` for MNIST.")
     x, y = load_digits(size=28)

@@ -69,9 +69,16 @@ def load_image(path: str | Path, mode: str = "rgb") -> torch.Tensor:
         raise ImageError(f"{path}: no such file. Check the name, or fetch the dataset with "
                          "`python data_scripts/download.py NAME`.")
     try:
-        with Image.open(path) as img:
-            img.load()
-            arr = _pil_to_array(img, str(path))
+        with warnings.catch_warnings():
+            # a header claiming more than Image.MAX_IMAGE_PIXELS: refused below, not just warned
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.load()
+                arr = _pil_to_array(img, str(path))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"{path}: refused, its header claims a huge image ({e}). Such a file is "
+                         "damaged or made to exhaust memory: remove it from the folder (a real "
+                         "image this large must be cut into tiles first).") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"{path}: not a readable image ({type(e).__name__}: {e}). The file may be "
                          "truncated or corrupt: download it again (data_scripts/download.py checks "

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["PROFILES", "Config", "setup", "repo_root"]
+__all__ = ["PROFILES", "Config", "setup", "repo_root", "default_data_dir"]
 
 PROFILES = ("full", "cpu", "ci")
 
@@ -28,6 +28,24 @@ PROFILES = ("full", "cpu", "ci")
 def repo_root() -> Path:
     """The course's top folder (the one holding course_utils/)."""
     return Path(__file__).resolve().parent.parent
+
+
+def default_data_dir() -> Path:
+    """Where datasets go unless ``COURSE_DATA_DIR`` says otherwise.
+
+    * a course folder (a git clone, ``pip install -e .``): ``data/`` inside it;
+    * an installed package (``pip install .``; ``course_utils`` sits in site-packages, which may
+      be read-only and is shared): a folder of the user's, ``$XDG_CACHE_HOME/pixels-from-nothing/data``
+      (by default ``~/.cache/pixels-from-nothing/data``).
+    """
+    env = os.environ.get("COURSE_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    root = repo_root()
+    if (root / "pyproject.toml").is_file() and (root / "course_utils").is_dir():
+        return root / "data"
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser() / "pixels-from-nothing" / "data"
 
 
 @dataclass
@@ -83,13 +101,17 @@ def setup(profile: str | None = None, seed: int = 0, device: str | None = None,
         seed: the seed of every random generator (figures are reproducible).
         device: force a device (``"cpu"``, ``"cuda"``); default CUDA when available.
     Environment:
-        COURSE_PROFILE, COURSE_DATA_DIR (default ``data/`` at the repo root),
-        COURSE_DATA_MIRROR (a local folder laid out like the course's data mirror).
+        COURSE_PROFILE;
+        COURSE_DATA_DIR: where datasets are copied. Default: ``data/`` in the course folder (a
+        clone or ``pip install -e .``); with a non-editable install (``pip install .``)
+        ``$XDG_CACHE_HOME/pixels-from-nothing/data``, i.e. ``~/.cache/pixels-from-nothing/data``
+        (see :func:`default_data_dir`). A read-only course folder: set it to a writable folder;
+        COURSE_DATA_MIRROR: a local folder laid out like the course's data mirror.
     """
     profile = _choose_profile(profile)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     seed_everything(seed)
-    data_dir = Path(os.environ.get("COURSE_DATA_DIR") or repo_root() / "data").expanduser()
+    data_dir = default_data_dir()
     mirror = os.environ.get("COURSE_DATA_MIRROR")
     cfg = Config(profile=profile, device=dev, seed=seed, data_dir=data_dir,
                  checkpoint_dir=repo_root() / "checkpoints",

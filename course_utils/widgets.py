@@ -1,11 +1,18 @@
-"""Interactive figures (ipywidgets) that fall back to a static figure without a widget front end.
+"""Interactive figures (ipywidgets) that never depend on a widget front end.
 
-Sliders need a live kernel and a browser. Under nbval, in CI or in a plain script there is
-none, so each function here then draws the figure once, at the sliders' starting values.
-Set ``COURSE_NO_WIDGETS=1`` to force the static version.
+A figure with sliders is drawn first as an ordinary image, at the sliders' starting values; in a
+live Jupyter kernel the sliders below it redraw that image in place. So a notebook executed
+without a browser (nbval, ``jupyter nbconvert --execute``, nbclient) never waits on a widget and
+keeps a static figure of each widget's first state. Without ipywidgets, in CI (``CI`` set) or with
+``COURSE_NO_WIDGETS=1``, only the static figure is drawn.
+
+Sliders start on their step grid (``value = min + k * step``; for ``FloatLogSlider`` on the grid
+of exponents), so the first figure is one a student can get back to by moving the slider.
 """
 from __future__ import annotations
 
+import io
+import math
 import os
 from typing import Callable
 
@@ -13,7 +20,7 @@ import torch
 
 from .plots import in_notebook, show_zoom
 
-__all__ = ["widgets_available", "interact_or_static", "compare"]
+__all__ = ["widgets_available", "on_step_grid", "interact_or_static", "compare"]
 
 
 def widgets_available() -> bool:
@@ -27,26 +34,86 @@ def widgets_available() -> bool:
     return in_notebook()
 
 
-def interact_or_static(fn: Callable, **controls):
-    """``ipywidgets.interact(fn, **controls)`` when widgets work, else ``fn(**start values)``.
+def on_step_grid(w):
+    """Move a slider's ``value`` to the nearest ``min + k * step`` within [min, max] (for a
+    ``FloatLogSlider``: ``base ** (min + k * step)``); other widgets are returned unchanged."""
+    step, lo, hi = (getattr(w, a, None) for a in ("step", "min", "max"))
+    if not step or lo is None or hi is None:
+        return w
+    log = hasattr(w, "base")  # FloatLogSlider: min, max and step are exponents
+    x = math.log(w.value, w.base) if log else w.value
+    k = min(max(round((x - lo) / step), 0), math.floor((hi - lo) / step + 1e-9))
+    x = lo + k * step
+    if isinstance(x, float):
+        x = round(x, 12)  # 0.1 + 4 * 0.05 -> 0.3, not 0.30000000000000004
+    w.value = w.base ** x if log else x
+    return w
+
+
+def _render(fn: Callable, values: dict) -> list:
+    """Call ``fn(**values)`` and return the figures it drew as PNG images (not shown)."""
+    import matplotlib.pyplot as plt
+    from IPython.display import Image
+
+    before = set(plt.get_fignums())
+    show = plt.show
+    plt.show = lambda *args, **kwargs: None  # keep the figures: they are returned instead
+    try:
+        fn(**values)
+    finally:
+        plt.show = show
+    images = []
+    for num in sorted(set(plt.get_fignums()) - before):
+        fig = plt.figure(num)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", bbox_inches="tight")
+        plt.close(fig)
+        images.append(Image(data=buf.getvalue(), format="png"))
+    return images
+
+
+def interact_or_static(fn: Callable, **controls) -> None:
+    """Draw ``fn(**start values)``; in a live kernel, sliders below the figure redraw it.
 
     Each control is an ipywidgets widget (``FloatLogSlider(value=..., ...)``, ``IntSlider``,
-    ``Dropdown``...); its ``value`` is what the static figure uses.
+    ``Dropdown``...); its starting ``value`` (moved onto the slider's step grid) is what the
+    first figure uses. Returns None (no stray ``Out[n]``).
     """
-    if widgets_available():
-        import ipywidgets
-        return ipywidgets.interact(fn, **controls)
-    print("(static figure: sliders need a live Jupyter kernel)")
-    return fn(**{k: w.value for k, w in controls.items()})
+    controls = {k: on_step_grid(w) for k, w in controls.items()}
+    start = {k: w.value for k, w in controls.items()}
+    if not widgets_available():
+        print("(static figure: sliders need a live Jupyter kernel)")
+        fn(**start)
+        return None
+    import ipywidgets
+    from IPython.display import DisplayHandle, display
+
+    # The first state is an ordinary output: saved with the notebook, shown without a front end.
+    handles = []
+    for img in _render(fn, start):
+        handles.append(DisplayHandle())
+        handles[-1].display(img)
+
+    def redraw(change=None):
+        images = _render(fn, {k: w.value for k, w in controls.items()})
+        for handle, img in zip(handles, images):
+            handle.update(img)
+
+    for w in controls.values():
+        if hasattr(w, "continuous_update"):
+            w.continuous_update = False  # redraw when the slider is released, not at every pixel
+        w.observe(redraw, names="value")
+    display(ipywidgets.HBox(list(controls.values())))
+    return None
 
 
 def compare(images: dict[str, torch.Tensor], box: tuple[int, int, int] | None = None,
-            size: float = 3.0):
+            size: float = 3.0) -> None:
     """Compare SR results on the same zoomed crop; sliders move the crop when widgets work.
 
     Args:
         images: title -> (1, C, H, W) tensor in [0, 1], all the same size.
-        box: (top, left, side) of the starting crop.
+        box: (top, left, side) of the starting crop, in pixels (moved onto the sliders' grid of 4).
     """
     titles, imgs = list(images), list(images.values())
     h, w = imgs[0].shape[-2:]
@@ -59,7 +126,7 @@ def compare(images: dict[str, torch.Tensor], box: tuple[int, int, int] | None = 
         show_zoom(imgs, titles, (min(top, h - side), min(left, w - side), side), size=size)
 
     import ipywidgets as W
-    return interact_or_static(
+    interact_or_static(
         draw,
         top=W.IntSlider(value=top0, min=0, max=h - 8, step=4, description="top"),
         left=W.IntSlider(value=left0, min=0, max=w - 8, step=4, description="left"),

@@ -227,3 +227,51 @@ def test_power_spectrum_of_a_sinusoid_peaks_at_its_frequency():
     img = torch.sin(2 * torch.pi * 0.25 * xx)[None, :].expand(n, n)
     f, p = radial_power_spectrum(img, bins=32)
     assert abs(f[p.argmax()] - 0.25) < 0.5 / 32 + 1e-9
+
+
+def test_data_folder_default_for_a_clone_and_for_an_installed_package(tmp_path, monkeypatch):
+    from course_utils import profiles
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    assert profiles.default_data_dir() == ROOT / "data"          # a clone / editable install
+    assert setup(profile="ci", quiet=True).data_dir == ROOT / "data"
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "mine"))
+    assert setup(profile="ci", quiet=True).data_dir == tmp_path / "mine"
+    # an installed package: course_utils in site-packages, no pyproject.toml beside it
+    monkeypatch.delenv("COURSE_DATA_DIR")
+    monkeypatch.setattr(profiles, "repo_root", lambda: tmp_path / "site-packages")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert profiles.default_data_dir() == tmp_path / "cache" / "pixels-from-nothing" / "data"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert profiles.default_data_dir() == tmp_path / "home" / ".cache" / "pixels-from-nothing" / "data"
+
+
+def test_non_editable_install_ships_the_registry_and_uses_a_user_folder(tmp_path):
+    """`pip install .` (from a copy of the sources, so nothing is built inside the repository)."""
+    import shutil
+    pytest.importorskip("setuptools", minversion="70.1")  # builds wheels without `wheel`, offline
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "course_utils", src / "course_utils",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+                        "--no-build-isolation", "--target", str(tmp_path / "site"), str(src)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    code = ("import course_utils.download as d, course_utils.profiles as p\n"
+            "print(d.__file__); print(sum(map(len, d.registry().values()))); print(p.default_data_dir())")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home"), "PYTHONPATH": str(tmp_path / "site")}
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    where, n_files, data_dir = r.stdout.split()
+    assert where.startswith(str(tmp_path / "site")) and int(n_files) > 500
+    assert data_dir == str(tmp_path / "home" / ".cache" / "pixels-from-nothing" / "data")
+
+
+def test_torch_minimum_has_no_known_weights_only_bypass():
+    import tomllib
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert "torch>=2.6" in deps and "torchvision>=0.21" in deps  # CVE-2025-32434: torch < 2.6

@@ -16,7 +16,9 @@ from course_utils.gen_data import (IDXError, MAGIC_IMAGES, MAGIC_LABELS, load_di
                                    load_mnist, read_idx, toy_2d, toy_2d_centers)
 from course_utils.profiles import Config
 
-MIRROR = os.environ.get("COURSE_DATA_MIRROR")
+# The data mirror: COURSE_DATA_MIRROR (as CI sets it), else ../shared/datasets beside the course.
+_SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+MIRROR = os.environ.get("COURSE_DATA_MIRROR") or (str(_SHARED) if _SHARED.is_dir() else None)
 
 
 def make_cfg(tmp_path, mirror=None):
@@ -146,6 +148,17 @@ def test_mnist_test_split_from_mirror(tmp_path):
     assert counts.sum() == 10000 and counts.min() > 800        # every digit is well represented
 
 
+@pytest.mark.skipif(not MIRROR, reason="COURSE_DATA_MIRROR not set")
+def test_mnist_train_split_from_mirror(tmp_path, monkeypatch):
+    import torchvision
+    monkeypatch.setattr(torchvision.datasets, "MNIST", None)  # the registry's copy, not torchvision's
+    x, y, source = load_mnist(make_cfg(tmp_path, MIRROR), "train")
+    assert x.shape == (60000, 1, 28, 28) and y.shape == (60000,) and "training split" in source
+    assert torch.equal(x * 255, (x * 255).round())
+    assert torch.bincount(y, minlength=10).min() > 5000       # every digit, ~6000 each
+    assert (tmp_path / "data" / "mnist" / "train-images-idx3-ubyte.gz").is_file()
+
+
 # ---- toy 2-D mixtures ---------------------------------------------------------------------------
 
 def test_ring_centers_on_circle():
@@ -199,7 +212,13 @@ def test_mnist_train_offline_falls_back_fast(tmp_path, monkeypatch):
 
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
     monkeypatch.setattr(socket, "create_connection", no_network)
-    cfg = make_cfg(tmp_path, MIRROR)
+    mirror = None
+    if MIRROR:  # a mirror with the test split only
+        mirror = tmp_path / "mirror"
+        (mirror / "mnist").mkdir(parents=True)
+        for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+            (mirror / "mnist" / name).symlink_to(Path(MIRROR) / "mnist" / name)
+    cfg = make_cfg(tmp_path, mirror)
     t0 = time.time()
     with pytest.warns(UserWarning, match="torchvision could not download"):
         x, _, source = load_mnist(cfg, "train")
