@@ -32,6 +32,7 @@ import argparse
 import ast
 import csv
 import json
+import multiprocessing
 import os
 import queue
 import re
@@ -41,7 +42,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -109,6 +110,7 @@ class Options:
     notebook_timeout: float = 900.0
     memory_mb: int = 4096
     max_output: int = 1_000_000   # bytes of output per cell before it counts as a flood
+    grace: float = 10.0           # seconds a cell has to stop after an interrupt
     assignment: str | None = None
 
 
@@ -182,7 +184,10 @@ def _imports(cells: list[dict]) -> str:
 
 def load_assignment(path: Path) -> Assignment:
     """Read one solution notebook: its cell order, graded exercises and import lines."""
-    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    try:
+        nb = _read_notebook(path)
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a solution notebook ({e}); fix it or use --solutions") from e
     cells = nb["cells"]
     order = {k: i for i, c in enumerate(cells) if (k := cell_key(c))}
     exercises, last_solution = [], None
@@ -289,7 +294,7 @@ def flags(steps: list[Step]) -> list[str]:
 class Kernel:
     """A fresh IPython kernel that runs one cell at a time under a time and output limit."""
 
-    def __init__(self, cwd: Path, env: dict[str, str]):
+    def __init__(self, cwd: Path, env: dict[str, str], grace: float = 10.0):
         from jupyter_client import KernelManager
         self.km = KernelManager(kernel_name="python3")
         self.km.start_kernel(cwd=str(cwd), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -297,6 +302,7 @@ class Kernel:
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=120)
         self.alive = True
+        self.grace = grace
 
     def run(self, code: str, timeout: float, max_output: int, history: bool = False) -> CellResult:
         """Run ``code``; interrupt it after ``timeout`` s or ``max_output`` bytes of output."""
@@ -308,7 +314,7 @@ class Kernel:
             if now > deadline:
                 if problem:  # interrupted already and still running
                     return self._stuck(start)
-                problem, deadline = "timeout", now + 10  # a grace period for the interrupt
+                problem, deadline = "timeout", now + self.grace
                 self.km.interrupt_kernel()
             try:
                 msg = self.kc.get_iopub_msg(timeout=min(1.0, max(0.05, deadline - now)))
@@ -328,7 +334,7 @@ class Kernel:
                 out.append(content.get("text", ""))
             size += len(json.dumps(content)) if kind in ("stream", "display_data", "execute_result", "error") else 0
             if size > max_output and not problem:
-                problem, deadline = "flood", time.monotonic() + 10
+                problem, deadline = "flood", time.monotonic() + self.grace
                 self.km.interrupt_kernel()
         reply = self._reply(msg_id)
         seconds = time.monotonic() - start
@@ -467,18 +473,23 @@ def _execute(layout: Layout, a: Assignment, options: Options, result: dict) -> l
     work = Path(tempfile.mkdtemp(prefix="grade-"))
     kernel = None
     try:
-        kernel = Kernel(work, _kernel_env(options))
+        kernel = Kernel(work, _kernel_env(options), options.grace)
         end = time.monotonic() + options.notebook_timeout
         kernel.run(_preamble(options), 60, options.max_output)
+        lost: set[str] = set()  # exercises whose points are lost already (a part ran out of time)
         for i, step in enumerate(layout.steps):
             left = end - time.monotonic()
             if left <= 0:
                 result["problems"].append("the notebook ran longer than its time limit; the rest was not run")
                 break
             if step.kind == "test":
+                if step.key in lost:
+                    continue
                 kernel.run(_restore(a), min(60, left), options.max_output)
             timeout = min(options.cell_timeout, max(1.0, end - time.monotonic()))
             outcome[i] = kernel.run(step.source, timeout, options.max_output, history=step.kind == "student")
+            if step.kind == "test" and outcome[i].status != "ok" and outcome[i].status != "error":
+                lost.add(step.key)
             if not kernel.alive:
                 what = "died" if outcome[i].status == "died" else "stopped responding"
                 result["problems"].append(f"the kernel {what} at {_where(step)}; the rest was not run")
@@ -583,7 +594,7 @@ def grade_all(submissions: list[tuple[str, Path]], solutions: Path, options: Opt
     work = [(path, student, solutions, options) for student, path in submissions]
     if jobs <= 1:
         return [_grade_one(w) for w in work]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(_grade_one, w) for w in work]
         return [f.result() for f in futures]
 
@@ -661,8 +672,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per notebook")
     p.add_argument("--memory", type=int, default=4096, help="MB per kernel")
+    p.add_argument("--max-output", type=int, default=1_000_000, help="bytes of output per cell")
+    p.add_argument("--grace", type=float, default=10.0, help="seconds to stop after an interrupt")
     args = p.parse_args(argv)
-    assignments = load_assignments(args.solutions)
+    try:
+        assignments = load_assignments(args.solutions)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if not assignments:
         print(f"error: no graded solution notebook in {args.solutions}", file=sys.stderr)
         return 2
@@ -680,8 +697,8 @@ def main(argv: list[str] | None = None) -> int:
     if not subs:
         print("error: no submission to grade", file=sys.stderr)
         return 2
-    options = Options(args.profile, args.cell_timeout, args.timeout, args.memory,
-                      assignment=args.assignment)
+    options = Options(args.profile, args.cell_timeout, args.timeout, args.memory, args.max_output,
+                      args.grace, args.assignment)
     start = time.monotonic()
     results = grade_all(subs, args.solutions, options, args.jobs)
     book = write_outputs(results, args.out, assignments)
