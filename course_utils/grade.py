@@ -42,7 +42,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -330,9 +330,9 @@ class Kernel:
                 break
             if kind == "error":
                 error = (content.get("ename", ""), content.get("evalue", ""))
-            if kind == "stream" and size < 10_000:
-                out.append(content.get("text", ""))
-            size += len(json.dumps(content)) if kind in ("stream", "display_data", "execute_result", "error") else 0
+            if kind == "stream":  # printed text (figures do not count towards a flood)
+                out.append(content.get("text", "")) if size < 10_000 else None
+                size += len(content.get("text", ""))
             if size > max_output and not problem:
                 problem, deadline = "flood", time.monotonic() + self.grace
                 self.km.interrupt_kernel()
@@ -485,7 +485,11 @@ def _execute(layout: Layout, a: Assignment, options: Options, result: dict) -> l
             if step.kind == "test":
                 if step.key in lost:
                     continue
-                kernel.run(_restore(a), min(60, left), options.max_output)
+                restored = kernel.run(_restore(a), min(60, left), options.max_output)
+                if not kernel.alive:
+                    result["problems"].append(f"the kernel {restored.status} before {_where(step)}; "
+                                              "the rest was not run")
+                    break
             timeout = min(options.cell_timeout, max(1.0, end - time.monotonic()))
             outcome[i] = kernel.run(step.source, timeout, options.max_output, history=step.kind == "student")
             if step.kind == "test" and outcome[i].status != "ok" and outcome[i].status != "error":
@@ -593,10 +597,19 @@ def grade_all(submissions: list[tuple[str, Path]], solutions: Path, options: Opt
     """Grade every submission, ``jobs`` at a time (one kernel each)."""
     work = [(path, student, solutions, options) for student, path in submissions]
     if jobs <= 1:
-        return [_grade_one(w) for w in work]
+        return [_progress(_grade_one(w), i, len(work)) for i, w in enumerate(work)]
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_grade_one, w) for w in work]
-        return [f.result() for f in futures]
+        futures = {pool.submit(_grade_one, w): i for i, w in enumerate(work)}
+        results = [None] * len(work)
+        for done, future in enumerate(as_completed(futures)):
+            results[futures[future]] = _progress(future.result(), done, len(work))
+        return results
+
+
+def _progress(result: dict, done: int, total: int) -> dict:
+    print(f"[{done + 1}/{total}] {result['student']}: {result['score']:g} / {result['max_score']:g} "
+          f"{result['status']}", file=sys.stderr, flush=True)
+    return result
 
 
 def _feedback_name(result: dict, results: list[dict]) -> str:
@@ -702,8 +715,6 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     results = grade_all(subs, args.solutions, options, args.jobs)
     book = write_outputs(results, args.out, assignments)
-    for r in results:
-        print(f"{r['student']:20} {r['score']:6g} / {r['max_score']:<5g} {r['status']}")
     print(f"graded {len(results)} submission(s) in {time.monotonic() - start:.0f} s "
           f"(profile {options.profile}); gradebook: {book}")
     return 0
