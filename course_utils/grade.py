@@ -32,7 +32,6 @@ import argparse
 import ast
 import csv
 import json
-import multiprocessing
 import os
 import queue
 import re
@@ -42,8 +41,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -582,28 +581,60 @@ def collect_submissions(paths: list[Path]) -> list[tuple[str, Path]]:
     return found
 
 
-def _grade_one(args: tuple) -> dict:
-    path, student, solutions, options = args
+RESULT = "GRADE-RESULT "  # the line a worker prints its result on
+
+
+def _grade_one(path: Path, student: str, solutions: Path, options: Options) -> dict:
+    """Grade one submission in this process; a grader bug costs this submission only."""
     try:
         return grade_submission(path, student, load_assignments(solutions), options)
-    except Exception as e:  # a grader bug costs one submission, never the batch
+    except Exception as e:
         result = _base(student, path, options)
         result.update(status="grader error", problems=[f"{type(e).__name__}: {e}"])
         return result
 
 
+def _grade_in_worker(path: Path, student: str, solutions: Path, options: Options) -> dict:
+    """Grade one submission in a worker process of its own (this file run as a script: no torch).
+
+    Whatever a student's code does to its kernel's parent (``os.kill(os.getppid(), 9)``) ends that
+    worker, not the batch.
+    """
+    job = {"path": str(path), "student": student, "solutions": str(solutions), "options": asdict(options)}
+    try:
+        run = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job)],
+                             capture_output=True, text=True, timeout=options.notebook_timeout + 300)
+        lines = [line for line in run.stdout.splitlines() if line.startswith(RESULT)]
+        if lines:
+            return json.loads(lines[-1][len(RESULT):])
+        problem = f"the grading process ended with code {run.returncode}: {run.stderr.strip()[-300:]}"
+    except subprocess.TimeoutExpired:
+        problem = "the grading process did not finish in time"
+    result = _base(student, path, options)
+    result.update(status="grader error", problems=[problem])
+    return result
+
+
+def _worker(job: str) -> int:
+    """The worker's side of ``_grade_in_worker``: grade, print the result on one line."""
+    here = Path(__file__).resolve().parent  # run as a script: course_utils/ must not shadow modules
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    job = json.loads(job)
+    result = _grade_one(Path(job["path"]), job["student"], Path(job["solutions"]), Options(**job["options"]))
+    print(RESULT + json.dumps(result), flush=True)
+    return 0
+
+
 def grade_all(submissions: list[tuple[str, Path]], solutions: Path, options: Options,
               jobs: int = 1) -> list[dict]:
-    """Grade every submission, ``jobs`` at a time (one kernel each)."""
-    work = [(path, student, solutions, options) for student, path in submissions]
-    if jobs <= 1:
-        return [_progress(_grade_one(w), i, len(work)) for i, w in enumerate(work)]
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_grade_one, w): i for i, w in enumerate(work)}
-        results = [None] * len(work)
+    """Grade every submission, ``jobs`` at a time (a worker process and a kernel each)."""
+    results: list[dict] = [{}] * len(submissions)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(_grade_in_worker, path, student, solutions, options): i
+                   for i, (student, path) in enumerate(submissions)}
         for done, future in enumerate(as_completed(futures)):
-            results[futures[future]] = _progress(future.result(), done, len(work))
-        return results
+            results[futures[future]] = _progress(future.result(), done, len(submissions))
+    return results
 
 
 def _progress(result: dict, done: int, total: int) -> dict:
@@ -673,6 +704,9 @@ def write_outputs(results: list[dict], out: Path, assignments: dict[str, Assignm
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        return _worker(argv[1])
     p = argparse.ArgumentParser(prog="python -m course_utils.grade", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("submissions", nargs="+", type=Path, help="notebooks or folders of submissions")

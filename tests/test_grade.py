@@ -135,6 +135,9 @@ SUBMISSIONS = {
         "mine-1", "import types\nchecks = types.SimpleNamespace(check=lambda *a, **k: None, passed=print)\n"
                   "math = types.SimpleNamespace(isclose=lambda *a, **k: True)")), 3, "ok"),
     "cheat_exfiltrate_hidden": (toy(ex90_1=EXFILTRATE), 2, "ok"),
+    # killing the grader's process costs this submission only, not the batch
+    "cheat_kill_grader": (inserted(toy(), "c90-setup", _cell(
+        "mine-1", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")), 0, "grader error"),
     "toy_corrupt": ("{\"cells\": [ this is not json", 0, "corrupt"),
     "another_assignment": (json.loads((ROOT / "notebooks" / "03_interpolation.ipynb").read_text()), 0,
                            "not this assignment"),
