@@ -466,36 +466,67 @@ def grade_submission(path: Path, student: str, assignments: dict[str, Assignment
     return result
 
 
+MAX_RESTARTS = 2  # kernels a submission may lose before the rest of it is given up
+
+
+def _start(work: Path, options: Options) -> Kernel:
+    kernel = Kernel(work, _kernel_env(options), options.grace)
+    kernel.run(_preamble(options), 60, options.max_output)
+    return kernel
+
+
+def _run_step(kernel: Kernel, step: Step, a: Assignment, options: Options, end: float) -> CellResult:
+    """Run one step (a test part after the grader's restore step) within the notebook's time."""
+    if step.kind == "test":
+        restored = kernel.run(_restore(a), max(1.0, min(60, end - time.monotonic())), options.max_output)
+        if not kernel.alive:
+            return restored
+    timeout = min(options.cell_timeout, max(1.0, end - time.monotonic()))
+    return kernel.run(step.source, timeout, options.max_output, history=step.kind == "student")
+
+
 def _execute(layout: Layout, a: Assignment, options: Options, result: dict) -> list[CellResult | None]:
-    """Run every step; a step not run (kernel gone, notebook timeout) gets None."""
-    outcome: list[CellResult | None] = [None] * len(layout.steps)
+    """Run every step; a step not run (kernel gone, notebook timeout) gets None.
+
+    When the kernel dies or ignores an interrupt, a new kernel re-runs the steps before that one
+    (except those that failed the same way) and grading goes on after it, at most MAX_RESTARTS times.
+    """
+    steps = layout.steps
+    outcome: list[CellResult | None] = [None] * len(steps)
     work = Path(tempfile.mkdtemp(prefix="grade-"))
     kernel = None
+    lost: set[str] = set()  # exercises whose points are lost already (a part ran out of time)
     try:
-        kernel = Kernel(work, _kernel_env(options), options.grace)
+        kernel = _start(work, options)
         end = time.monotonic() + options.notebook_timeout
-        kernel.run(_preamble(options), 60, options.max_output)
-        lost: set[str] = set()  # exercises whose points are lost already (a part ran out of time)
-        for i, step in enumerate(layout.steps):
-            left = end - time.monotonic()
-            if left <= 0:
+        restarts = 0
+        for i, step in enumerate(steps):
+            if time.monotonic() > end:
                 result["problems"].append("the notebook ran longer than its time limit; the rest was not run")
                 break
-            if step.kind == "test":
-                if step.key in lost:
-                    continue
-                restored = kernel.run(_restore(a), min(60, left), options.max_output)
-                if not kernel.alive:
-                    result["problems"].append(f"the kernel {restored.status} before {_where(step)}; "
-                                              "the rest was not run")
-                    break
-            timeout = min(options.cell_timeout, max(1.0, end - time.monotonic()))
-            outcome[i] = kernel.run(step.source, timeout, options.max_output, history=step.kind == "student")
-            if step.kind == "test" and outcome[i].status != "ok" and outcome[i].status != "error":
+            if step.kind == "test" and step.key in lost:
+                continue
+            outcome[i] = _run_step(kernel, step, a, options, end)
+            if outcome[i].status not in ("ok", "error") and step.kind == "test":
                 lost.add(step.key)
-            if not kernel.alive:
-                what = "died" if outcome[i].status == "died" else "stopped responding"
+            if kernel.alive:
+                continue
+            what = "died" if outcome[i].status == "died" else "stopped responding"
+            if restarts == MAX_RESTARTS:
                 result["problems"].append(f"the kernel {what} at {_where(step)}; the rest was not run")
+                break
+            restarts += 1
+            result["problems"].append(f"the kernel {what} at {_where(step)}; a new kernel re-ran the "
+                                      "cells before it and grading went on after it")
+            kernel.shutdown()
+            kernel = _start(work, options)
+            for j in range(i):
+                if outcome[j] is not None and outcome[j].status in ("ok", "error"):
+                    _run_step(kernel, steps[j], a, options, end)
+                if not kernel.alive:
+                    break
+            if not kernel.alive:
+                result["problems"][-1] = f"the kernel {what} at {_where(step)}; the rest was not run"
                 break
         if kernel.alive:
             used = kernel.run(USED_COURSE_VERSION, 30, options.max_output)

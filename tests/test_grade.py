@@ -110,8 +110,11 @@ SUBMISSIONS = {
     "toy_one_wrong": (toy(ex90_2="def square(x):\n    return x * 2"), 3, "ok"),
     "toy_partial": (toy(ex90_1="def double(x):\n    return 4 if x == 2 else 0"), 3, "ok"),  # hidden fails
     "toy_loop": (toy(ex90_1=LOOP), 2, "timeout"),
-    "toy_stuck": (toy(ex90_2=STUCK), 2, "timeout"),                 # ignores the interrupt
-    "toy_crash": (toy(ex90_2=CRASH), 2, "kernel died"),
+    "toy_stuck": (toy(ex90_2=STUCK), 3, "timeout"),                 # ignores the interrupt
+    "toy_crash": (toy(ex90_2=CRASH), 3, "kernel died"),
+    "toy_crash_at_import": (toy(ex90_1="import os\nos._exit(3)"), 2, "kernel died"),
+    "toy_crash_every_time": (toy(ex90_1=CRASH.replace("square", "double"), ex90_2=CRASH,
+                                 ex90_3=CRASH.replace("square", "halve")), 0, "kernel died"),
     "toy_syntax": (toy(ex90_1="def double(x)\n    return 2 * x"), 2, "ok"),
     "toy_flood": (toy(ex90_3="for i in range(10**6):\n    print('spam' * 50)\n\ndef halve(x):\n    return x / 2"),
                   3, "output flood"),
@@ -217,8 +220,12 @@ def test_failures_are_reported_where_they_happened(graded):
     assert fb["toy_untouched"]["exercises"][0]["parts"][0]["message"] == "not answered yet"
     assert "time limit" in fb["toy_loop"]["exercises"][0]["parts"][0]["message"]
     crash = fb["toy_crash"]
-    assert "kernel died" in crash["problems"][0] and "Exercise 90.2" in crash["problems"][0]
-    assert [p["message"] for p in crash["exercises"][2]["parts"]] == ["not run"]
+    assert "kernel died at the visible check of Exercise 90.2; a new kernel" in crash["problems"][0]
+    assert [p["passed"] for p in crash["exercises"][2]["parts"]] == [True]  # graded after the crash
+    assert fb["toy_crash_at_import"]["problems"][0].startswith("the kernel died at cell ex90-1; a new")
+    every = fb["toy_crash_every_time"]
+    assert len(every["problems"]) == 3 and every["problems"][-1].endswith("the rest was not run")
+    assert every["exercises"][2]["parts"][0]["message"].startswith("the kernel died here")
     assert fb["toy_syntax"]["exercises"][0]["answer_cell"].startswith("SyntaxError")
     assert fb["toy_flood"]["exercises"][2]["answer_cell"].startswith("stopped: it printed")
     assert "MemoryError" in fb["toy_memory"]["exercises"][0]["parts"][0]["message"]
