@@ -15,15 +15,17 @@ file name: the solution is the notebook in ``solutions/`` that shares the submis
   part the grader reloads ``course_utils.checks`` and re-runs the solution's import lines, so
   redefined check functions or rebound module names do not reach the tests.
 * An exercise's points are shared equally by its parts (partial credit). A timeout, a dead kernel
-  or an output flood in the exercise's own cell or in one of its parts costs the exercise's points;
-  a kernel that died or could not be interrupted costs the rest of the notebook, never the batch.
+  or an output flood in the exercise's own cell or in one of its parts costs the exercise's points.
+  A kernel that died or ignored an interrupt is replaced (the cells before re-run) and grading
+  goes on, twice at most; then the rest of that notebook is lost, never the batch (each submission
+  is graded by a worker process of its own).
 * Deleted check cells are run where the exercise is; deleted, duplicated and moved cells are
   reported; a student's extra cells run in order.
 
 Outputs in the ``-o`` folder: ``gradebook.csv`` (a row per submission, a column per exercise,
 total, status) and ``feedback/<student>.json`` and ``.md``: which visible checks and hidden tests
 failed, with their messages, never the hidden tests' source. Statuses: ok, timeout, kernel died,
-output flood, missing cells, not this assignment, corrupt. Code that tampers with the kernel, the
+output flood, missing cells (several joined by "; "), not this assignment, corrupt, grader error. Code that tampers with the kernel, the
 checks or the caller's frames is listed under ``flags`` for a human to look at.
 """
 from __future__ import annotations
