@@ -25,8 +25,9 @@ file name: the solution is the notebook in ``solutions/`` that shares the submis
 Outputs in the ``-o`` folder: ``gradebook.csv`` (a row per submission, a column per exercise,
 total, status) and ``feedback/<student>.json`` and ``.md``: which visible checks and hidden tests
 failed, with their messages, never the hidden tests' source. Statuses: ok, timeout, kernel died,
-output flood, missing cells (several joined by "; "), not this assignment, corrupt, grader error. Code that tampers with the kernel, the
-checks or the caller's frames is listed under ``flags`` for a human to look at.
+output flood, missing cells (several joined by "; "), not this assignment, corrupt, grader error.
+Code that tampers with the kernel, the checks or the caller's frames is listed under ``flags`` for
+a human to look at (flags do not change the score).
 """
 from __future__ import annotations
 
@@ -56,9 +57,12 @@ BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 UNANSWERED = {"YourTurn", "NotImplementedError"}
 FLAGS = {
     r"\bget_ipython\b|\bIPython\b|\bipykernel\b": "uses the kernel itself (get_ipython / IPython)",
-    r"\bsys\.(settrace|setprofile|modules|excepthook)\b|\bsys\.stdout\s*=": "changes the interpreter (sys.settrace, sys.modules, ...)",
-    r"\b(checks|course_utils)(\.\w+)*\s*=[^=]|\bsetattr\s*\(": "assigns to the course's checks or uses setattr",
-    r"\bdef\s+(check|check_close|check_shape|passed)\b|\bCheckFailed\b": "defines or catches the course's check functions",
+    r"\bsys\.(settrace|setprofile|modules|excepthook)\b|\bsys\.stdout\s*=":
+        "changes the interpreter (sys.settrace, sys.modules, ...)",
+    r"\b(checks|course_utils)(\.\w+)*\s*=[^=]|\bsetattr\s*\(":
+        "assigns to the course's checks or uses setattr",
+    r"\bdef\s+(check|check_close|check_shape|passed)\b|\bCheckFailed\b":
+        "defines or catches the course's check functions",
     r"\b__builtins__\b|\bbuiltins\b": "changes Python's builtins",
     r"\binspect\b|\b_getframe\b|\bf_back\b|\bf_locals\b": "inspects the caller's frames",
     r"\bos\._exit\b|\bsignal\.": "exits the process or handles signals",
@@ -106,6 +110,7 @@ class Step:
 
 @dataclass
 class Options:
+    """How to grade: the profile and the limits of each kernel."""
     profile: str = "ci"
     cell_timeout: float = 120.0
     notebook_timeout: float = 900.0
@@ -117,6 +122,7 @@ class Options:
 
 @dataclass
 class CellResult:
+    """What running one cell gave (ename/evalue when it raised)."""
     status: str                   # ok, error, timeout, flood, died, stuck
     ename: str = ""
     evalue: str = ""
@@ -126,6 +132,7 @@ class CellResult:
 
 @dataclass
 class Layout:
+    """The steps to run for one submission and what is wrong with its cells."""
     steps: list[Step]
     missing: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
@@ -169,17 +176,27 @@ def _has_code(source: str) -> bool:
 
 
 def _imports(cells: list[dict]) -> str:
-    """The top-level import statements of the solution's ordinary code cells."""
-    lines = []
+    """The top-level import lines of the solution's ordinary code cells, without the names the
+    notebook defines itself (an exercise's own ``class SRCNN`` must not be replaced by an import)."""
+    trees = []
     for cell in cells:
-        grading = (cell.get("metadata") or {}).get("nbgrader") or {}
-        if cell["cell_type"] != "code" or grading.get("solution") or grading.get("grade"):
-            continue
         try:
-            tree = ast.parse(_source(cell))
+            trees.append((cell, ast.parse(_source(cell)))) if cell["cell_type"] == "code" else None
         except SyntaxError:
             continue
-        lines += [ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    defined = {t.id for _, tree in trees for node in tree.body if isinstance(node, ast.Assign)
+               for t in node.targets if isinstance(t, ast.Name)}
+    defined |= {node.name for _, tree in trees for node in tree.body
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    lines = []
+    for cell, tree in trees:
+        grading = (cell.get("metadata") or {}).get("nbgrader") or {}
+        if grading.get("solution") or grading.get("grade"):
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                node.names = [n for n in node.names if (n.asname or n.name.split(".")[0]) not in defined]
+                lines += [ast.unparse(node)] if node.names else []
     return "\n".join(dict.fromkeys(lines))
 
 
@@ -726,7 +743,8 @@ def write_outputs(results: list[dict], out: Path, assignments: dict[str, Assignm
         rows[r["notebook"]] = row
     columns = [e.exercise_id for a in assignments.values() for e in a.exercises
                if any(e.exercise_id in row for row in rows.values())]
-    fields = ["student", "notebook", "assignment", "status", "score", "max_score"] + columns + ["profile", "flags"]
+    fields = (["student", "notebook", "assignment", "status", "score", "max_score"] + columns
+              + ["profile", "flags"])
     tmp = book.with_name(".gradebook.csv.part")
     with tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fields, extrasaction="ignore")
