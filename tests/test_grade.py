@@ -8,6 +8,7 @@ import copy
 import csv
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -336,3 +337,51 @@ def test_submissions_are_collected_per_file_or_per_student_folder(tmp_path):
                                                                            ("bob", "bob/03.ipynb")]
     with pytest.raises(FileNotFoundError, match="nowhere"):
         grade.collect_submissions([tmp_path / "nowhere"])
+
+
+class FakeKernel:
+    """Stands in for a kernel: every cell takes ``delay`` s; a cell containing DIE kills it."""
+
+    def __init__(self, delay=0.0):
+        self.alive, self.delay, self.ran = True, delay, []
+
+    def run(self, code, timeout, max_output, history=False):
+        time.sleep(self.delay)
+        self.ran.append(code)
+        if "DIE" in code:
+            self.alive = False
+            return grade.CellResult("died")
+        return grade.CellResult("ok")
+
+    def shutdown(self):
+        self.alive = False
+
+
+def _fake_layout(tmp_path, nb):
+    (tmp_path / "90_toy.ipynb").write_text(json.dumps(TOY))
+    a = grade.load_assignments(tmp_path)["90_toy"]
+    return a, grade.plan(nb, a)
+
+
+def test_the_notebook_time_limit_stops_the_rest(tmp_path, monkeypatch):
+    monkeypatch.setattr(grade, "_start", lambda work, options: FakeKernel(delay=0.05))
+    a, layout = _fake_layout(tmp_path, toy())
+    result = {"problems": []}
+    outcome = grade._execute(layout, a, grade.Options(notebook_timeout=0.4), result)
+    assert result["problems"] == ["the notebook ran longer than its time limit; the rest was not run"]
+    assert outcome[0].status == "ok" and outcome[-1] is None
+
+
+def test_a_dead_kernel_is_replaced_and_the_cells_before_it_rerun(tmp_path, monkeypatch):
+    kernels = []
+    monkeypatch.setattr(grade, "_start", lambda work, options: kernels.append(FakeKernel()) or kernels[-1])
+    a, layout = _fake_layout(tmp_path, toy(ex90_2="def square(x):\n    return x * x  # DIE"))
+    result = {"problems": []}
+    outcome = grade._execute(layout, a, grade.Options(), result)
+    died = next(i for i, s in enumerate(layout.steps) if s.key == "ex90-2")
+    assert outcome[died].status == "died" and len(kernels) == 2
+    assert result["problems"] == ["the kernel died at cell ex90-2; a new kernel re-ran the cells before "
+                                  "it and grading went on after it"]
+    before = [s.source for s in layout.steps[:died]]
+    assert all(src in kernels[1].ran for src in before) and layout.steps[died].source not in kernels[1].ran
+    assert all(r is not None and r.status == "ok" for r in outcome[died + 1:])
