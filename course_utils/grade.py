@@ -57,8 +57,8 @@ BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 UNANSWERED = {"YourTurn", "NotImplementedError"}
 FLAGS = {
     r"\bget_ipython\b|\bIPython\b|\bipykernel\b": "uses the kernel itself (get_ipython / IPython)",
-    r"\bsys\.(settrace|setprofile|modules|excepthook)\b|\bsys\.stdout\s*=":
-        "changes the interpreter (sys.settrace, sys.modules, ...)",
+    r"\bsys\.(settrace|setprofile|modules|excepthook)\b|\bsys\.stdout\s*=|\bsetrlimit\b":
+        "changes the interpreter or its limits (sys.settrace, sys.modules, setrlimit, ...)",
     r"\b(checks|course_utils)(\.\w+)*\s*=[^=]|\bsetattr\s*\(":
         "assigns to the course's checks or uses setattr",
     r"\bdef\s+(check|check_close|check_shape|passed)\b|\bCheckFailed\b":
@@ -617,6 +617,7 @@ def collect_submissions(paths: list[Path]) -> list[tuple[str, Path]]:
     notebook per student (``alice.ipynb``) or a folder per student (``alice/03_interpolation.ipynb``)."""
     found = []
     for p in map(Path, paths):
+        p = p.resolve()  # the gradebook's key: the same notebook however it was named
         if p.is_file():
             found.append((p.stem, p))
             continue
