@@ -714,13 +714,18 @@ def feedback_markdown(result: dict) -> str:
         lines.append("")
     for e in result["exercises"]:
         lines.append(f"## Exercise {e['label']}: {e['points']:g} / {e['max_points']:g}")
-        if e["answer_cell"] not in ("ran",):
-            lines.append(f"- your answer cell: {e['answer_cell']}")
+        if e["answer_cell"] != "ran":
+            lines.append(f"- your answer cell: {_indented(e['answer_cell'])}")
         for p in e["parts"]:
-            mark = "passed" if p["passed"] else f"failed: {p['message']}"
+            mark = "passed" if p["passed"] else f"failed: {_indented(p['message'])}"
             lines.append(f"- {p['part']}: {mark}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _indented(message: str) -> str:
+    """A message that stays inside its Markdown list item."""
+    return message.strip().replace("\n", "\n  ")
 
 
 def write_outputs(results: list[dict], out: Path, assignments: dict[str, Assignment]) -> Path:
