@@ -480,7 +480,9 @@ def grade_submission(path: Path, student: str, assignments: dict[str, Assignment
     result["cells"] = {"missing": layout.missing, "duplicated": layout.duplicated,
                        "moved": layout.moved, "extra": layout.extra}
     result["flags"] = flags(layout.steps)
+    start = time.monotonic()
     outcome = _execute(layout, a, options, result)
+    result["seconds"] = round(time.monotonic() - start, 1)
     _score(a, layout, outcome, result)
     return result
 
@@ -705,12 +707,14 @@ def feedback_markdown(result: dict) -> str:
     lines = [f"# Feedback: {result['assignment'] or Path(result['notebook']).name}", "",
              f"**{result['score']:g} / {result['max_score']:g} points** · status: {result['status']}"
              f" · profile: {result['profile']}", ""]
-    lines += [f"- {p}" for p in result["problems"]]
+    lines += [f"- {_indented(p)}" for p in result["problems"]]
     cells = result.get("cells") or {}
     for what in ("missing", "duplicated", "moved"):
         if cells.get(what):
             lines.append(f"- {what} cells: {', '.join(cells[what])}")
-    if result["problems"] or any(cells.get(w) for w in ("missing", "duplicated", "moved")):
+    if result.get("used_course_version"):
+        lines.append(f"- used the course's version for: {', '.join(result['used_course_version'])}")
+    if lines[-1] != "":
         lines.append("")
     for e in result["exercises"]:
         lines.append(f"## Exercise {e['label']}: {e['points']:g} / {e['max_points']:g}")
