@@ -176,7 +176,7 @@ def graded(tmp_path_factory):
     (subs / "alice").mkdir()
     (subs / "alice" / "whatever_name.ipynb").write_text(json.dumps(toy()))
     code = grade.main([str(subs), "-o", str(out), "--solutions", str(sol), "-j", "2",
-                       "--cell-timeout", "30", "--timeout", "300", "--memory", "1024", "--grace", "3"])
+                       "--cell-timeout", "30", "--timeout", "300", "--memory", "1024", "--grace", "5"])
     assert code == 0
     with (out / "gradebook.csv").open() as f:
         rows = {row["student"]: row for row in csv.DictReader(f)}
