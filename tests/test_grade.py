@@ -385,3 +385,16 @@ def test_a_dead_kernel_is_replaced_and_the_cells_before_it_rerun(tmp_path, monke
     before = [s.source for s in layout.steps[:died]]
     assert all(src in kernels[1].ran for src in before) and layout.steps[died].source not in kernels[1].ran
     assert all(r is not None and r.status == "ok" for r in outcome[died + 1:])
+
+
+@pytest.mark.parametrize("folder", ["notebooks", "solutions"])
+def test_every_course_notebook_is_gradable_as_it_is(folder):
+    """Each student (and solution) notebook finds its assignment, with all graded cells in order."""
+    assignments = grade.load_assignments(ROOT / "solutions")
+    for path in sorted((ROOT / folder).glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        name, _ = grade.find_assignment(nb, assignments)
+        assert name == path.stem, path.name
+        layout = grade.plan(nb, assignments[name])
+        assert (layout.missing, layout.moved, layout.duplicated, layout.extra) == ([], [], [], 0), path.name
+        assert grade.flags(layout.steps) == [], path.name
