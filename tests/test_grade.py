@@ -105,6 +105,8 @@ EXFILTRATE = ("import inspect, linecache\n\ndef double(x):\n    caller = inspect
 WRONG = {"ex90_1": "def double(x):\n    return 0", "ex90_2": "def square(x):\n    return 0",
          "ex90_3": "def halve(x):\n    return 0"}
 
+NB00_POINTS = grade.load_assignment(ROOT / "solutions" / "00_welcome.ipynb").max_score
+
 # name -> (notebook, expected score, expected status); the toy has 2 + 1 + 1 points
 SUBMISSIONS = {
     "toy_untouched": (untouched(), 0, "ok"),
@@ -145,9 +147,9 @@ SUBMISSIONS = {
     "toy_corrupt": ("{\"cells\": [ this is not json", 0, "corrupt"),
     "another_assignment": (json.loads((ROOT / "notebooks" / "03_interpolation.ipynb").read_text()), 0,
                            "not this assignment"),
-    # notebook 00 (one exercise, 1 point) from the real student and solution notebooks
+    # notebook 00 (one exercise) from the real student and solution notebooks
     "nb00_untouched": (json.loads((ROOT / "notebooks" / "00_welcome.ipynb").read_text()), 0, "ok"),
-    "nb00_full": (json.loads((ROOT / "solutions" / "00_welcome.ipynb").read_text()), 1, "ok"),
+    "nb00_full": (json.loads((ROOT / "solutions" / "00_welcome.ipynb").read_text()), NB00_POINTS, "ok"),
 }
 
 
@@ -255,7 +257,7 @@ def test_cheating_code_is_flagged_for_a_human(graded):
 def test_gradebook_has_a_column_per_exercise_and_the_profile(graded):
     rows = graded["rows"]
     assert {rows["toy_partial"][k] for k in ("ex90-1", "ex90-2", "ex90-3")} == {"1.0"}
-    assert rows["nb00_full"]["ex00-1"] == "1.0" and rows["nb00_full"]["ex90-1"] == ""
+    assert float(rows["nb00_full"]["ex00-1"]) == NB00_POINTS > 0 and rows["nb00_full"]["ex90-1"] == ""
     assert {row["profile"] for row in rows.values()} == {"ci"}
     assert rows["another_assignment"]["assignment"] == ""
 
