@@ -64,6 +64,7 @@ FLAGS = {
     r"\bdef\s+(check|check_close|check_shape|passed)\b|\bCheckFailed\b":
         "defines or catches the course's check functions",
     r"\b__builtins__\b|\bbuiltins\b": "changes Python's builtins",
+    r"^\s*(torch|np|numpy|math|F|nn|plt)(\.\w+)+\s*=[^=]": "replaces a function of a library (torch, numpy, ...)",
     r"\binspect\b|\b_getframe\b|\bf_back\b|\bf_locals\b": "inspects the caller's frames",
     r"\bos\._exit\b|\bsignal\.": "exits the process or handles signals",
 }
@@ -306,7 +307,7 @@ def plan(nb: dict, a: Assignment) -> Layout:
 def flags(steps: list[Step]) -> list[str]:
     """What in the student's code deserves a human look (it does not change the score)."""
     code = "\n".join(s.source for s in steps if s.kind == "student")
-    return [why for pattern, why in FLAGS.items() if re.search(pattern, code)]
+    return [why for pattern, why in FLAGS.items() if re.search(pattern, code, re.MULTILINE)]
 
 
 # ---------------------------------------------------------------- the kernel
