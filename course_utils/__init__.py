@@ -19,6 +19,8 @@ widgets     interact_or_static, compare
 checks      check, check_close, check_shape (exercise checks)
 evaluate    the SR table (python -m course_utils.evaluate)
 release     student notebooks from solutions (python -m course_utils.release)
+exercise    YourTurn: what an unwritten answer raises in a student notebook
+grade       grade submissions with the solutions' hidden tests (python -m course_utils.grade)
 """
 from .profiles import Config, setup
 

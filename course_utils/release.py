@@ -1,12 +1,22 @@
 """Write the student notebooks (``notebooks/``) from the instructor's (``solutions/``).
 
-nbgrader's conventions, so instructors can switch to nbgrader later:
+nbgrader's conventions (its ``ClearSolutions`` and ``ClearHiddenTests``), so instructors can switch
+to nbgrader without rewriting anything:
 
-* lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` become
-  ``# YOUR CODE HERE`` and ``raise NotImplementedError()`` (indented like the marker);
+* in a code cell, the lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` become
+  ``# YOUR CODE HERE`` and a ``raise YourTurn("5.1")`` (indented like the marker; ``YourTurn`` is a
+  ``NotImplementedError`` whose message is one short line, see ``course_utils.exercise``);
+* in a markdown or raw cell (a written answer), the region becomes ``YOUR ANSWER HERE``;
+* a solution cell (nbgrader metadata ``solution: true``) without markers is replaced as a whole;
 * a block between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` is removed;
 * outputs and execution counts are cleared; each cell keeps its stable ``id`` and its nbgrader
   metadata (``grade_id``, ``points``, ...) and loses the rest of its metadata.
+
+The release refuses (exit 2, nothing written) what nbgrader would refuse or might read differently:
+a marker spelled another way (``###BEGIN SOLUTION``, ``## BEGIN SOLUTION``, ``### begin solution``,
+``# BEGIN HIDDEN TEST``; nbgrader versions differ on these, so an answer could reach students), a
+solution region outside a ``solution`` cell, hidden tests outside a ``grade`` cell, nested or
+unclosed regions.
 
     python -m course_utils.release            # write notebooks/
     python -m course_utils.release --check    # exit 1 if notebooks/ is stale
@@ -15,64 +25,120 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from pathlib import Path
 
 from .profiles import repo_root
 
-__all__ = ["strip_source", "release_notebook", "release", "main"]
+__all__ = ["ReleaseError", "strip_source", "release_notebook", "release", "exercise_label", "main"]
 
-BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
-BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+MARKERS = {
+    "### BEGIN SOLUTION": ("solution", "begin"),
+    "### END SOLUTION": ("solution", "end"),
+    "### BEGIN HIDDEN TESTS": ("hidden", "begin"),
+    "### END HIDDEN TESTS": ("hidden", "end"),
+}
+# anything a reader (or some nbgrader version) could take for a marker
+MARKER_LIKE = re.compile(r"\b(begin|end)[\s_-]*(solution|hidden[\s_-]*tests?)\b", re.IGNORECASE)
+TEXT_STUB = "YOUR ANSWER HERE"
 
 
 class ReleaseError(ValueError):
-    pass
+    """A solution notebook the release cannot turn into a safe student notebook."""
 
 
-def strip_source(source: str, where: str = "cell") -> str:
-    """The student version of one cell's source."""
+def exercise_label(grade_id: str | None) -> str:
+    """``"ex05-2"`` -> ``"5.2"``; other ids are returned as they are (``None`` -> ``""``)."""
+    m = re.fullmatch(r"ex(\d+)-(\d+)", grade_id or "")
+    return f"{int(m.group(1))}.{m.group(2)}" if m else (grade_id or "")
+
+
+def code_stub(indent: str, label: str = "") -> list[str]:
+    """The lines that replace an answer in a code cell."""
+    return [f"{indent}# YOUR CODE HERE\n",
+            f"{indent}from course_utils.exercise import YourTurn\n",
+            f'{indent}raise YourTurn("{label}")\n']
+
+
+def _marker(line: str, where: str, number: int) -> tuple[str, str] | None:
+    """The (region, begin/end) of a marker line, None for an ordinary line; refuse look-alikes."""
+    s = line.strip()
+    if s in MARKERS:
+        return MARKERS[s]
+    m = MARKER_LIKE.search(line)
+    if m:
+        region = "SOLUTION" if m.group(2).lower() == "solution" else "HIDDEN TESTS"
+        raise ReleaseError(
+            f"{where}, line {number}: {s!r} looks like an nbgrader marker but is not spelled "
+            f"like one; write the line exactly as `### {m.group(1).upper()} {region}` "
+            "(other spellings are read differently by nbgrader versions and could leak the answer)")
+    return None
+
+
+def strip_source(source: str, where: str = "cell", cell_type: str = "code",
+                 label: str = "") -> tuple[str, set[str]]:
+    """The student version of one cell's source and the kinds of region removed from it.
+
+    ``cell_type`` "code" gets the code stub (``label`` names the exercise in its message), other
+    cells get ``YOUR ANSWER HERE``. The kinds are a subset of {"solution", "hidden"}.
+    """
     out: list[str] = []
+    found: set[str] = set()
     state = None
-    for line in source.splitlines(keepends=True):
-        s = line.strip()
-        if s == BEGIN_SOLUTION:
+    for number, line in enumerate(source.splitlines(keepends=True), 1):
+        marker = _marker(line, where, number)
+        if marker is None:
+            if state is None:
+                out.append(line)
+            continue
+        region, edge = marker
+        if edge == "begin":
             if state:
-                raise ReleaseError(f"{where}: {BEGIN_SOLUTION} inside another block")
+                raise ReleaseError(f"{where}, line {number}: a {region} region starts inside "
+                                   f"a {state} region (nested regions are not allowed)")
             indent = line[: len(line) - len(line.lstrip())]
-            out += [f"{indent}# YOUR CODE HERE\n", f"{indent}raise NotImplementedError()\n"]
-            state = "solution"
-        elif s == END_SOLUTION:
-            if state != "solution":
-                raise ReleaseError(f"{where}: {END_SOLUTION} without {BEGIN_SOLUTION}")
+            if region == "solution":
+                out += code_stub(indent, label) if cell_type == "code" else [indent + TEXT_STUB + "\n"]
+            state = region
+            found.add(region)
+        else:
+            if state != region:
+                raise ReleaseError(f"{where}, line {number}: {line.strip()!r} without its BEGIN line")
             state = None
-        elif s == BEGIN_HIDDEN:
-            if state:
-                raise ReleaseError(f"{where}: {BEGIN_HIDDEN} inside another block")
-            state = "hidden"
-        elif s == END_HIDDEN:
-            if state != "hidden":
-                raise ReleaseError(f"{where}: {END_HIDDEN} without {BEGIN_HIDDEN}")
-            state = None
-        elif state is None:
-            out.append(line)
     if state:
-        raise ReleaseError(f"{where}: a {state} block is not closed")
+        raise ReleaseError(f"{where}: a {state} region is not closed (add its END line)")
     text = "".join(out)
-    return text.rstrip("\n") if not source.endswith("\n") else text
+    return (text if source.endswith("\n") else text.rstrip("\n")), found
+
+
+def _release_cell(cell: dict, where: str) -> None:
+    """Turn one cell (in place) into its student version."""
+    src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+    grading = cell.get("metadata", {}).get("nbgrader") or {}
+    label = exercise_label(grading.get("grade_id"))
+    new, found = strip_source(src, where, cell["cell_type"], label)
+    if "solution" in found and not grading.get("solution"):
+        raise ReleaseError(f"{where}: a solution region in a cell that is not a solution cell; give "
+                           "it nbgrader metadata (solution: true, grade_id exNN-k) as nbgrader requires")
+    if "hidden" in found and not grading.get("grade"):
+        raise ReleaseError(f"{where}: hidden tests in a cell that is not a grade cell; move them into "
+                           "the exercise's check cell (grade: true, points: N)")
+    if grading.get("solution") and "solution" not in found:  # nbgrader replaces the whole cell
+        new = "".join(code_stub("", label)).rstrip("\n") if cell["cell_type"] == "code" else TEXT_STUB
+    cell["source"] = new
+    cell["metadata"] = {"nbgrader": grading} if grading else {}
+    if cell["cell_type"] == "code":
+        cell["outputs"] = []
+        cell["execution_count"] = None
 
 
 def release_notebook(nb: dict, name: str = "notebook") -> dict:
-    """The student version of a notebook (as a JSON dict, nbformat 4)."""
+    """The student version of a notebook (as a JSON dict, nbformat 4.5)."""
     out = json.loads(json.dumps(nb))
     for i, cell in enumerate(out["cells"]):
-        src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
-        cell["source"] = strip_source(src, f"{name} cell {i}") if cell["cell_type"] == "code" else src
-        grading = cell.get("metadata", {}).get("nbgrader")
-        cell["metadata"] = {"nbgrader": grading} if grading else {}
-        if cell["cell_type"] == "code":
-            cell["outputs"] = []
-            cell["execution_count"] = None
+        _release_cell(cell, f"{name} cell {i} (id {cell.get('id', '?')})")
     out["nbformat"], out["nbformat_minor"] = 4, 5
     return out
 
@@ -82,20 +148,30 @@ def _dump(nb: dict) -> str:
 
 
 def release(src_dir: Path, dst_dir: Path, check: bool = False) -> list[str]:
-    """Write (or, with ``check``, compare) every student notebook; return the stale names."""
-    stale = []
+    """Write (or, with ``check``, compare) every student notebook; return the stale names.
+
+    Every notebook is released in memory first: if one is refused, nothing is written.
+    """
     sources = sorted(Path(src_dir).glob("*.ipynb"))
-    wanted = {p.name for p in sources}
+    texts = {}
     for p in sources:
-        text = _dump(release_notebook(json.loads(p.read_text()), p.name))
-        target = Path(dst_dir) / p.name
-        if not target.is_file() or target.read_text() != text:
-            stale.append(p.name)
+        try:
+            nb = json.loads(p.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ReleaseError(f"{p}: not a notebook ({e}); fix or remove it") from e
+        texts[p.name] = _dump(release_notebook(nb, str(p)))
+    stale = []
+    for name, text in texts.items():
+        target = Path(dst_dir) / name
+        if not target.is_file() or target.read_text(encoding="utf-8") != text:
+            stale.append(name)
             if not check:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text)
+                tmp = target.with_name(f".{name}.part")
+                tmp.write_text(text, encoding="utf-8")
+                os.replace(tmp, target)
     for extra in sorted(Path(dst_dir).glob("*.ipynb")):
-        if extra.name not in wanted:
+        if extra.name not in texts:
             stale.append(f"{extra.name} (no solution)")
     return stale
 
@@ -110,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stale = release(args.src, args.dst, check=args.check)
     except ReleaseError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {e}\nnothing was written.", file=sys.stderr)
         return 2
     if args.check:
         if stale:

@@ -1,0 +1,86 @@
+"""Grading throughput on this machine: notebooks per minute at -j 1 and -j 2, overhead, 200 students.
+
+    python benchmarks/grade_throughput.py                          # 03 and 05 (ci profile)
+    python benchmarks/grade_throughput.py --notebooks 00_welcome --copies 2
+
+For each notebook:
+1. a plain execution of the solution notebook (nbclient, one kernel, no grading), as a baseline
+   (the faster of two runs: the first one warms the file caches);
+2. ``course_utils.grade`` on ``copies`` fully answered submissions (copies of the solution) with
+   one worker, then on ``2 * copies`` with two workers.
+The overhead is the grading time per notebook at -j 1 against the plain execution (kernel start,
+the grader's restore steps, checks run as separate parts). The estimate for 200 submissions uses the
+-j 2 rate. Every graded copy must score full points, or the numbers are not printed as valid.
+
+A benchmark, not a test; run it on an otherwise idle machine for numbers worth quoting.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from course_utils import grade  # noqa: E402
+
+
+def plain_seconds(notebook: Path, timeout: float) -> float:
+    """Wall time of executing ``notebook`` once with nbclient (kernel start included)."""
+    import nbclient
+    import nbformat
+    nb = nbformat.read(notebook, as_version=4)
+    with tempfile.TemporaryDirectory() as work:
+        start = time.perf_counter()
+        nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": work}}).execute()
+        return time.perf_counter() - start
+
+
+def grading_seconds(notebook: Path, copies: int, jobs: int, timeout: float) -> tuple[float, bool]:
+    """Wall time of grading ``copies`` copies of a solution notebook, and whether all got full marks."""
+    with tempfile.TemporaryDirectory() as work:
+        subs = Path(work)
+        for i in range(copies):
+            shutil.copy(notebook, subs / f"student{i:03d}.ipynb")
+        options = grade.Options(profile="ci", cell_timeout=timeout, notebook_timeout=4 * timeout)
+        start = time.perf_counter()
+        results = grade.grade_all(grade.collect_submissions([subs]), notebook.parent, options, jobs)
+        seconds = time.perf_counter() - start
+    full = all(r["status"] == "ok" and r["score"] == r["max_score"] > 0 for r in results)
+    return seconds, full
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--notebooks", nargs="+", default=["03_interpolation", "05_srcnn"])
+    p.add_argument("--copies", type=int, default=2, help="submissions at -j 1 (twice as many at -j 2)")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds per cell")
+    args = p.parse_args(argv)
+    os.environ.update(COURSE_PROFILE="ci", MPLBACKEND="Agg", COURSE_NO_WIDGETS="1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    print(f"cpus: {os.cpu_count()} | profile: ci | copies: {args.copies} at -j 1, "
+          f"{2 * args.copies} at -j 2\n")
+    print("| notebook | plain run (s) | graded, -j 1 (s/nb) | nb/min -j 1 | nb/min -j 2 | "
+          "overhead | 200 submissions, -j 2 |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name in args.notebooks:
+        notebook = ROOT / "solutions" / f"{name}.ipynb"
+        plain = min(plain_seconds(notebook, args.timeout) for _ in range(2))  # the first warms caches
+        t1, ok1 = grading_seconds(notebook, args.copies, 1, args.timeout)
+        t2, ok2 = grading_seconds(notebook, 2 * args.copies, 2, args.timeout)
+        per1 = t1 / args.copies
+        rate1, rate2 = 60 * args.copies / t1, 60 * 2 * args.copies / t2
+        valid = "" if ok1 and ok2 else " (NOT VALID: a copy did not get full marks)"
+        print(f"| {name} | {plain:.1f} | {per1:.1f} | {rate1:.2f} | {rate2:.2f} | "
+              f"{100 * (per1 / plain - 1):+.0f}% | {200 / rate2:.0f} min |{valid}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
