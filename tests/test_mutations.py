@@ -114,7 +114,7 @@ def test_wrong_answers_stop_at_their_check(name):
             assert status == "ok", f"{name} cell {cell.get('id')} failed without mutation: {ename}: {evalue}"
             for m, hidden in by_exercise.get(cell.get("id"), []):
                 full_check = _source(cells[f"check{m.exercise[2:]}"])
-                visible_check = strip_source(full_check)
+                visible_check, _ = strip_source(full_check)
                 st, en, ev = kernel.run(src.replace(m.find, m.replace))
                 if st == "ok" and hidden:
                     st, en, ev = kernel.run(visible_check)
