@@ -45,3 +45,28 @@ def check_close(actual, expected, name: str = "result", rtol: float = 1e-5, atol
     ok = bool(torch.all(diff <= atol + rtol * e.abs()))
     check(ok, f"{name} differs from the expected values by up to {diff.max().item():.3g} "
               f"(tolerance {atol:g} + {rtol:g}*|expected|)", hint)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running the student's code inside a check (added with the checks of notebooks 04-07)
+# ---------------------------------------------------------------------------------------------
+import contextlib  # noqa: E402 - kept with the helper that uses it
+
+
+@contextlib.contextmanager
+def student_code(what: str, hint: str = ""):
+    """Turn an error raised by the student's code into ``CheckFailed`` that names it.
+
+    ``with student_code("SRCNN()(x) on a (2, 1, 33, 33) input", hint="..."):`` around the calls
+    of a check: a wrong answer then ends on the course's message (what was called, the original
+    error's type and first line, a hint), not on a raw PyTorch traceback. ``CheckFailed`` and
+    ``NotImplementedError`` (an exercise not written yet) pass through unchanged.
+    """
+    try:
+        yield
+    except (CheckFailed, NotImplementedError):
+        raise
+    except Exception as err:  # noqa: BLE001 - any error of the student's code becomes a check failure
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        raise CheckFailed(f"{what} raised {type(err).__name__}: {' '.join(lines[:2])[:300]}"
+                          + (f"\n  Hint: {hint}" if hint else "")) from None

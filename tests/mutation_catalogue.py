@@ -36,6 +36,37 @@ CATALOGUE: dict[str, list[Mutation]] = {}
 # 04-07
 # ---------------------------------------------------------------------------------------------
 
+# 05 · SRCNN
+CATALOGUE["05_srcnn"] = [
+    Mutation("ex05-1", "off by one: the last row and column of sub-images are dropped",
+             find="for top in range(0, H - size + 1, stride):",
+             replace="for top in range(0, H - size, stride):"),
+    Mutation("ex05-1", "height and width swapped (crashes on a non-square image)",
+             find="H, W = hr.shape[-2:]", replace="W, H = hr.shape[-2:]"),
+    Mutation("ex05-1", "column by column instead of row by row",
+             find="    for top in range(0, H - size + 1, stride):\n        for left in range(0, W - size + 1, stride):",
+             replace="    for left in range(0, W - size + 1, stride):\n        for top in range(0, H - size + 1, stride):"),
+    Mutation("ex05-1", "inputs and targets swapped",
+             find="return torch.stack(inputs), torch.stack(targets)",
+             replace="return torch.stack(targets), torch.stack(inputs)"),
+    Mutation("ex05-2", "no ReLU after conv2",
+             find="return self.conv3(F.relu(self.conv2(F.relu(self.conv1(ilr)))))",
+             replace="return self.conv3(self.conv2(F.relu(self.conv1(ilr))))"),
+    Mutation("ex05-2", "a ReLU after conv3 as well",
+             find="return self.conv3(F.relu(self.conv2(F.relu(self.conv1(ilr)))))",
+             replace="return F.relu(self.conv3(F.relu(self.conv2(F.relu(self.conv1(ilr))))))"),
+    Mutation("ex05-2", "conv2 skipped in forward (a raw channel-mismatch error inside the check)",
+             find="return self.conv3(F.relu(self.conv2(F.relu(self.conv1(ilr)))))",
+             replace="return self.conv3(F.relu(self.conv1(ilr)))"),
+    Mutation("ex05-2", "'same' padding instead of valid convolutions",
+             find="self.conv1 = nn.Conv2d(channels, n1, f1)",
+             replace="self.conv1 = nn.Conv2d(channels, n1, f1, padding=f1 // 2)"),
+    Mutation("ex05-2", "one input channel hard-coded (channels ignored)",
+             find="self.conv1 = nn.Conv2d(channels, n1, f1)",
+             replace="self.conv1 = nn.Conv2d(1, n1, f1)"),
+]
+
+
 
 # ---------------------------------------------------------------------------------------------
 # 08-11
