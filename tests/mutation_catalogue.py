@@ -67,6 +67,31 @@ CATALOGUE["05_srcnn"] = [
 ]
 
 
+# 06 · VDSR
+CATALOGUE["06_vdsr"] = [
+    Mutation("ex06-1", "no ReLU at all", find="                h = F.relu(h)", replace="                pass"),
+    Mutation("ex06-1", "no ReLU after the first convolution",
+             find="if i < len(self.convs) - 1:", replace="if 0 < i < len(self.convs) - 1:"),
+    Mutation("ex06-1", "a ReLU after the last convolution as well",
+             find="if i < len(self.convs) - 1:", replace="if i < len(self.convs):"),
+    Mutation("ex06-1", "the input is added even when residual=False",
+             find="return ilr + h if self.residual else h", replace="return ilr + h"),
+    Mutation("ex06-1", "no padding (a raw size-mismatch error in the residual sum)",
+             find="nn.Conv2d(a, b, 3, padding=1)", replace="nn.Conv2d(a, b, 3)"),
+    Mutation("ex06-1", "off by one: depth + 1 convolutions",
+             find="[width] * (depth - 1)", replace="[width] * depth"),
+    Mutation("ex06-2", "bound theta * lr instead of theta / lr",
+             find="bound = theta / lr", replace="bound = theta * lr"),
+    Mutation("ex06-2", "largest value measured after clipping",
+             find="        largest = max(largest, p.grad.abs().max().item())\n        p.grad.clamp_(-bound, bound)",
+             replace="        p.grad.clamp_(-bound, bound)\n        largest = max(largest, p.grad.abs().max().item())"),
+    Mutation("ex06-2", "clamp result discarded (not in place)",
+             find="p.grad.clamp_(-bound, bound)", replace="p.grad.clamp(-bound, bound)"),
+    Mutation("ex06-2", "parameters without gradient not skipped (a raw AttributeError)",
+             find="        if p.grad is None:\n            continue\n", replace=""),
+    Mutation("ex06-2", "the norm is clipped instead of each component",
+             find="p.grad.clamp_(-bound, bound)", replace="torch.nn.utils.clip_grad_norm_([p], bound)"),
+]
 
 # ---------------------------------------------------------------------------------------------
 # 08-11
