@@ -36,6 +36,41 @@ CATALOGUE: dict[str, list[Mutation]] = {}
 # 04-07
 # ---------------------------------------------------------------------------------------------
 
+# 04 · Inverse problems
+CATALOGUE["04_inverse_problems"] = [
+    Mutation("ex04-1", "S^T copies each LR value over its block instead of filling zeros",
+             find="x[..., oy::scale, ox::scale] = y ",
+             replace="x = y.repeat_interleave(scale, -2).repeat_interleave(scale, -1) "),
+    Mutation("ex04-1", "the offset argument is ignored",
+             find="oy, ox = offset if offset is not None else (scale // 2, scale // 2)",
+             replace="oy, ox = (scale // 2, scale // 2)"),
+    Mutation("ex04-1", "B^T as the same correlation (kernel not flipped)",
+             find="x = F.conv_transpose2d(x, g.view(1, 1, -1, 1).to(y.dtype), padding=(r, 0))",
+             replace="x = F.conv2d(x, g.view(1, 1, -1, 1).to(y.dtype), padding=(r, 0))"),
+    Mutation("ex04-1", "row and column offsets swapped",
+             find="x[..., oy::scale, ox::scale] = y ", replace="x[..., ox::scale, oy::scale] = y "),
+    Mutation("ex04-2", "beta inverted (r.r / r_new.r_new)",
+             find="p = r + (rr_new / rr) * p", replace="p = r + (rr / rr_new) * p"),
+    Mutation("ex04-2", "alpha with Ap.Ap in the denominator",
+             find="alpha = rr / (p * Ap).sum()", replace="alpha = rr / (Ap * Ap).sum()"),
+    Mutation("ex04-2", "squared residual norms recorded",
+             find="res.append(rr_new.sqrt().item())", replace="res.append(rr_new.item())"),
+    Mutation("ex04-2", "x0 ignored (always starts from zeros)",
+             find="x = torch.zeros_like(b) if x0 is None else x0.clone()", replace="x = torch.zeros_like(b)"),
+    Mutation("ex04-2", "absolute instead of relative stopping test",
+             find="if res[-1] <= tol * res[0]:", replace="if res[-1] <= tol:"),
+    Mutation("ex04-3", "the factor 2 of the data term is missing",
+             find="return 2 * H_T(", replace="return H_T("),
+    Mutation("ex04-3", "TV norm per direction instead of over the 2 directions",
+             find="p = p / torch.sqrt((p**2).sum(1, keepdim=True) + eps**2)",
+             replace="p = p / torch.sqrt(p**2 + eps**2)"),
+    Mutation("ex04-3", "eps not squared", find="keepdim=True) + eps**2)", replace="keepdim=True) + eps)"),
+    Mutation("ex04-3", "wrong sign of the TV term", find="+ tau * grad_T(p)", replace="- tau * grad_T(p)"),
+    Mutation("ex04-3", "the offset is not passed to H and H_T",
+             find="H_T(H(x, g, scale, offset) - y, g, scale, offset)", replace="H_T(H(x, g, scale) - y, g, scale)"),
+]
+
+
 # 05 · SRCNN
 CATALOGUE["05_srcnn"] = [
     Mutation("ex05-1", "off by one: the last row and column of sub-images are dropped",
