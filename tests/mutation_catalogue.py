@@ -128,6 +128,41 @@ CATALOGUE["06_vdsr"] = [
              find="p.grad.clamp_(-bound, bound)", replace="torch.nn.utils.clip_grad_norm_([p], bound)"),
 ]
 
+# 07 · FSRCNN
+CATALOGUE["07_fsrcnn"] = [
+    Mutation("ex07-1", "the mapping layers are skipped in forward",
+             find="self.deconv(self.expand(self.mapping(self.shrink(self.feature(lr)))))",
+             replace="self.deconv(self.expand(self.shrink(self.feature(lr))))"),
+    Mutation("ex07-1", "the shrinking layer is skipped in forward (a raw channel-mismatch error)",
+             find="self.deconv(self.expand(self.mapping(self.shrink(self.feature(lr)))))",
+             replace="self.deconv(self.expand(self.mapping(self.feature(lr))))"),
+    Mutation("ex07-1", "one PReLU slope shared by all channels of the shrinking layer",
+             find="nn.Sequential(nn.Conv2d(d, s, 1), nn.PReLU(s))",
+             replace="nn.Sequential(nn.Conv2d(d, s, 1), nn.PReLU())"),
+    Mutation("ex07-1", "ReLU instead of PReLU in the mapping layers",
+             find="nn.PReLU(s))])", replace="nn.ReLU())])"),
+    Mutation("ex07-1", "mapping convolutions without padding",
+             find="nn.Conv2d(s, s, 3, padding=1)", replace="nn.Conv2d(s, s, 3)"),
+    Mutation("ex07-1", "deconvolution padding 3 instead of 4",
+             find="stride=scale, padding=4,", replace="stride=scale, padding=3,"),
+    Mutation("ex07-1", "one mapping layer object repeated m times (shared weights)",
+             find="*[layer for _ in range(m)\n                                       "
+                  "for layer in (nn.Conv2d(s, s, 3, padding=1), nn.PReLU(s))]",
+             replace="*[nn.Conv2d(s, s, 3, padding=1), nn.PReLU(s)] * m"),
+    Mutation("ex07-2", "the new model is built for x3, not for the new scale",
+             find="net = FSRCNN(scale)", replace="net = FSRCNN(3)"),
+    Mutation("ex07-2", "nothing frozen",
+             find="    for p in net.parameters():\n        p.requires_grad_(False)\n", replace=""),
+    Mutation("ex07-2", "the deconvolution frozen too",
+             find="    for p in net.deconv.parameters():\n        p.requires_grad_(True)\n", replace=""),
+    Mutation("ex07-2", "the x3 model frozen instead of the new one",
+             find="    for p in net.parameters():\n        p.requires_grad_(False)",
+             replace="    for p in model_x3.parameters():\n        p.requires_grad_(False)"),
+    Mutation("ex07-2", "the deconvolution weights not copied (a raw load_state_dict error)",
+             find="net.load_state_dict(model_x3.state_dict())",
+             replace="net.load_state_dict({k: v for k, v in model_x3.state_dict().items() if not k.startswith('deconv')})"),
+]
+
 # ---------------------------------------------------------------------------------------------
 # 08-11
 # ---------------------------------------------------------------------------------------------
