@@ -190,11 +190,12 @@ class RandomFeatures(nn.Module):
     (Ustyuzhaninov et al. 2017), behind the papers' VGG layer names.
 
     Scale b (1..5) is a bank of ``channels`` random filters of ``kernels[b-1]`` px on the
-    ImageNet-normalised RGB image (Gaussian, each filter zero-mean and of unit norm, zero
-    padding), then ReLU, then (``pooled=True``) an average pooling by 2^(b-1), so that layer
-    ``relu{b}_k`` has VGG's spatial size at block b. Names map by block: ``conv{b}_k`` -> the
-    scale's responses before ReLU, ``relu{b}_k`` -> after ReLU (all k give the same tensor),
-    ``pool{b}`` -> after ReLU, pooled by 2 once more. Only the requested scales are computed.
+    ImageNet-normalised RGB image (Gaussian, each filter of unit norm, not zero-mean so that the
+    Gram matrices also hold the mean colour; zero padding), then ReLU, then (``pooled=True``)
+    an average pooling by 2^(b-1), so that layer ``relu{b}_k`` has VGG's spatial size at block b.
+    Names map by block: ``conv{b}_k`` -> the scale's responses before ReLU, ``relu{b}_k`` ->
+    after ReLU (all k of a block give the same tensor), ``pool{b}`` -> after ReLU, pooled by 2
+    once more. Only the requested scales are computed.
     The filters are a function of ``seed`` alone (a private generator, the global RNG untouched).
     """
 
@@ -213,7 +214,6 @@ class RandomFeatures(nn.Module):
         gen = torch.Generator().manual_seed(seed)
         for b, k in enumerate(self.kernels, 1):  # all scales drawn, so each is seed-determined
             w = torch.randn(channels, 3, k, k, generator=gen)
-            w = w - w.mean(dim=(1, 2, 3), keepdim=True)
             w = w / w.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
             self.register_buffer(f"weight{b}", w)
         self.eval()
