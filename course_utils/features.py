@@ -120,9 +120,14 @@ def _check_input(x: torch.Tensor) -> torch.Tensor:
     return (x - mean) / std
 
 
+def _names(layers) -> tuple[str, ...]:
+    """A layer name or a sequence of names -> a tuple without repeats, in the given order
+    (``JOHNSON_STYLE + (JOHNSON_CONTENT,)`` names relu2_2 twice)."""
+    return tuple(dict.fromkeys([layers] if isinstance(layers, str) else layers))
+
+
 def _wanted(requested, available: tuple[str, ...]) -> list[str]:
-    layers = available if requested is None else ([requested] if isinstance(requested, str)
-                                                  else list(requested))
+    layers = available if requested is None else _names(requested)
     missing = [name for name in layers if name not in available]
     if missing:
         raise KeyError(f"layers {missing} were not requested when the features were loaded "
@@ -145,7 +150,7 @@ class VGGFeatures(nn.Module):
                  source: str | None = None):
         super().__init__()
         names = layer_names(arch)
-        self.layers = tuple([layers] if isinstance(layers, str) else layers)
+        self.layers = _names(layers)
         unknown = [name for name in self.layers if name not in names]
         if unknown or not self.layers:
             raise KeyError(f"unknown {_NAMES[arch]} layers {unknown}; names are {names}")
@@ -158,8 +163,8 @@ class VGGFeatures(nn.Module):
         self.body = body[:last + 1]
         self.names = names[:last + 1]
         self.arch = arch
-        self.imagenet = state_dict is not None and source is not None and "ImageNet" in source
         self.source = source or f"features: random-init {_NAMES[arch]}"
+        self.imagenet = state_dict is not None and "ImageNet" in self.source
         self.requires_grad_(False)
         self.eval()
 
@@ -204,7 +209,7 @@ class RandomFeatures(nn.Module):
                  pooled: bool = True):
         super().__init__()
         names = layer_names(arch)
-        self.layers = tuple([layers] if isinstance(layers, str) else layers)
+        self.layers = _names(layers)
         unknown = [name for name in self.layers if name not in names]
         if unknown or not self.layers:
             raise KeyError(f"unknown {_NAMES[arch]} layers {unknown}; names are {names}")

@@ -76,6 +76,13 @@ def test_truncated_after_the_deepest_requested_layer():
     assert not any(p.requires_grad for p in feats.parameters())
 
 
+def test_repeated_names_are_computed_once():
+    layers = JOHNSON_STYLE + ("relu2_2",)  # Johnson's style layers and his content layer
+    for feats in (VGGFeatures(layers, "vgg16"), RandomFeatures(layers, "vgg16")):
+        assert feats.layers == JOHNSON_STYLE
+        assert list(feats(torch.rand(1, 3, 16, 16), ["relu2_2", "relu2_2"])) == ["relu2_2"]
+
+
 def test_forward_on_a_subset_stops_early():
     feats = VGGFeatures(["relu1_1", "relu3_1"])
     calls = []
