@@ -82,12 +82,13 @@ def layer_names(arch: str = "vgg19") -> list[str]:
     return names
 
 
-def build_vgg(arch: str = "vgg19") -> nn.Sequential:
+def build_vgg(arch: str = "vgg19", upto: str | None = None) -> nn.Sequential:
     """The convolutional part of VGG (torchvision's ``features``: 3x3 convolutions, ReLU, 2x2 max
-    pooling), without weights (torchvision's initialisation: Kaiming normal, zero bias).
-    Its ``state_dict`` keys are torchvision's without the ``features.`` prefix."""
-    if arch not in _BLOCKS:
-        raise ValueError(f"unknown arch {arch!r}; choose 'vgg19' or 'vgg16'")
+    pooling), without weights (torchvision's initialisation: Kaiming normal, zero bias), up to
+    and including the layer named ``upto`` (default: all of it). Its ``state_dict`` keys are
+    torchvision's without the ``features.`` prefix."""
+    names = layer_names(arch)
+    n_modules = len(names) if upto is None else names.index(upto) + 1
     layers: list[nn.Module] = []
     c_in = 3
     for n, width in zip(_BLOCKS[arch], _WIDTHS):
@@ -98,7 +99,9 @@ def build_vgg(arch: str = "vgg19") -> nn.Sequential:
             layers += [conv, nn.ReLU(inplace=False)]
             c_in = width
         layers.append(nn.MaxPool2d(2, 2))
-    return nn.Sequential(*layers)
+        if len(layers) >= n_modules:
+            break
+    return nn.Sequential(*layers[:n_modules])
 
 
 def _check_input(x: torch.Tensor) -> torch.Tensor:
@@ -154,14 +157,13 @@ class VGGFeatures(nn.Module):
         unknown = [name for name in self.layers if name not in names]
         if unknown or not self.layers:
             raise KeyError(f"unknown {_NAMES[arch]} layers {unknown}; names are {names}")
-        body = build_vgg(arch)
-        if state_dict is not None:
-            convs = {k[len("features."):]: v for k, v in state_dict.items()
-                     if k.startswith("features.")}
-            body.load_state_dict(convs)
         last = max(names.index(name) for name in self.layers)
-        self.body = body[:last + 1]
+        self.body = build_vgg(arch, upto=names[last])  # nothing beyond the deepest layer
         self.names = names[:last + 1]
+        if state_dict is not None:  # torchvision's keys features.<i>.weight/bias, i <= last
+            convs = {k[len("features."):]: v for k, v in state_dict.items()
+                     if k.startswith("features.") and int(k.split(".")[1]) <= last}
+            self.body.load_state_dict(convs)
         self.arch = arch
         self.source = source or f"features: random-init {_NAMES[arch]}"
         self.imagenet = state_dict is not None and "ImageNet" in self.source

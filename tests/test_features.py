@@ -73,6 +73,10 @@ def test_truncated_after_the_deepest_requested_layer():
     feats = VGGFeatures(["relu1_1", "relu2_2"])
     assert len(feats.body) == layer_names().index("relu2_2") + 1 == 9
     assert isinstance(feats.body[-1], nn.ReLU)
+    n_weights = sum(p.numel() for p in feats.parameters())
+    assert n_weights == 1_792 + 36_928 + 73_856 + 147_584  # conv1_1 .. conv2_2 only
+    assert list(build_vgg("vgg16", upto="pool1").state_dict()) == list(
+        build_vgg("vgg16").state_dict())[:4]
     assert not any(p.requires_grad for p in feats.parameters())
 
 
