@@ -1,9 +1,16 @@
-"""Perceptual features for SRGAN's content loss and Gatys'/Johnson's style transfer (notebooks 08-10).
+"""Perceptual features for SRGAN's content loss and Gatys'/Johnson's style transfer (08-10).
 
 ``load_features(layers)`` returns a frozen feature extractor ``feats`` with the papers' layer names
 (``relu1_1`` ... ``relu5_4``): ``feats(x)`` takes images (N, 3, H, W) in [0, 1] RGB (ImageNet
 normalisation happens inside) and returns ``{name: (N, C_l, H_l, W_l)}`` for the requested layers.
 The network stops after the deepest requested layer (no wasted compute).
+
+    feats = load_features(GATYS_STYLE + (GATYS_CONTENT,))   # prints where they come from
+    grams_s = {k: gram(v) for k, v in feats(y_s, GATYS_STYLE).items()}
+    h_c = feats(y_c, [GATYS_CONTENT])[GATYS_CONTENT]
+    f = feats(x)
+    loss = alpha * content_loss(f[GATYS_CONTENT], h_c) + beta * style_loss(f, grams_s)
+    plt.title(f"style transfer ({feats.source})")
 
 Where the features come from is never silent: ``feats.source`` is a short string for every figure
 title and table row ("features: ImageNet VGG-19" or "features: random multi-scale (offline)"),
@@ -33,7 +40,7 @@ Losses, in the lecture's notation (G^l(x) the Gram matrix of layer l):
   normalisation; the lecture's sum over pixels divided by C*H*W).
 * ``content_loss``: ||VGG^l(x) - VGG^l(y)||^2, by default relative to ||VGG^l(y)||^2.
 * ``style_loss``: sum over layers of ||G^l(x) - G^l(y)||_F^2, by default each relative to
-  ||G^l(y)||_F^2 (every layer counts equally, and alpha/beta mean the same for both feature sources).
+  ||G^l(y)||_F^2 (every layer counts equally; alpha/beta mean the same for both feature sources).
 * ``perceptual_loss``: SRGAN's VGG loss, the MSE of feature maps divided by 12.75.
 * ``tv_loss``: the lecture's total variation ||nabla x||_1 (mean absolute neighbour difference).
 """
@@ -105,7 +112,7 @@ def build_vgg(arch: str = "vgg19", upto: str | None = None) -> nn.Sequential:
 
 
 def _check_input(x: torch.Tensor) -> torch.Tensor:
-    """(N, 3, H, W) or (N, 1, H, W) in [0, 1] -> (N, 3, H, W) normalised with ImageNet's mean/std."""
+    """(N, 3, H, W) or (N, 1, H, W) in [0, 1] -> (N, 3, H, W) normalised by ImageNet's mean/std."""
     if x.dim() != 4 or x.shape[1] not in (1, 3):
         raise ValueError(f"features expect images (N, 3, H, W) RGB in [0, 1] (or (N, 1, H, W), "
                          f"repeated to RGB); got shape {tuple(x.shape)}. Add a batch dimension "
