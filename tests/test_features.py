@@ -2,6 +2,7 @@
 the Gram matrix and the losses. Nothing here touches the network: ImageNet weights are a small
 random file the test writes into a temporary TORCH_HOME, and downloads are patched to fail."""
 import urllib.error
+import urllib.request
 
 import pytest
 import torch
@@ -25,6 +26,7 @@ def no_network(monkeypatch, tmp_path):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network in the tests")
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
     return tmp_path
 
 
