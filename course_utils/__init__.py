@@ -11,6 +11,7 @@ metrics     psnr, ssim, sr_metrics (the papers' protocol)
 data        get_images, SRPatches, sr_pair
 gen_data    faces, MNIST digits and 2-D toys for the generation notebooks
 models      SRCNN, FSRCNN, ESPCN, VDSR (the library's versions, for later notebooks and evaluate)
+features    load_features (VGG-19/16 by layer name, or the offline fallback), gram, losses
 download    the dataset registry and sha256-checked fetching (data_scripts/download.py)
 train       fit, train_or_load
 checkpoints save_checkpoint, load_checkpoint

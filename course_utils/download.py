@@ -283,27 +283,29 @@ def socket_timeout(seconds: float):
         socket.setdefaulttimeout(old)
 
 
-def vgg19_weights(download: bool = True):
-    """ImageNet VGG-19 weights through torchvision's own API and cache (``torch.hub`` folder).
+def vgg19_weights(download: bool = True, arch: str = "vgg19"):
+    """ImageNet VGG-19 (or ``arch="vgg16"``: VGG-16) weights through torchvision's own API and
+    cache (``torch.hub`` folder).
 
     Returns the state_dict, or raises DownloadError with what to do when the weights are not
     cached and cannot be downloaded (offline: no hang, the failure comes within seconds).
     """
     import torch
-    from torchvision.models import VGG19_Weights
+    from torchvision.models import VGG16_Weights, VGG19_Weights
 
-    weights = VGG19_Weights.IMAGENET1K_V1
+    weights = {"vgg19": VGG19_Weights, "vgg16": VGG16_Weights}[arch].IMAGENET1K_V1
+    label = {"vgg19": "VGG-19", "vgg16": "VGG-16"}[arch]
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     if not cached.is_file() and not download:
-        raise DownloadError(f"VGG-19 ImageNet weights are not in {cached.parent}. Run "
-                            "`python data_scripts/download.py vgg19` once while online.")
+        raise DownloadError(f"{label} ImageNet weights are not in {cached.parent}. Run "
+                            f"`python data_scripts/download.py {arch}` once while online.")
     try:
         with socket_timeout(TIMEOUT_S):
             return weights.get_state_dict(progress=True, check_hash=True)
     except Exception as e:  # urllib errors, hash mismatch, ...
         if cached.is_file() and "hash" in str(e).lower():
             cached.unlink()
-        raise DownloadError(f"VGG-19 ImageNet weights could not be fetched ({e}). They are "
+        raise DownloadError(f"{label} ImageNet weights could not be fetched ({e}). They are "
                             f"cached in {cached.parent}; copy {cached.name} there from a machine "
                             "that is online.") from None
 
@@ -330,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python data_scripts/download.py",
                                 description="Fetch the course's datasets (sha256-checked).")
-    p.add_argument("names", nargs="*", help="datasets to fetch (see --list), or 'all', or 'vgg19'")
+    p.add_argument("names", nargs="*", help="datasets to fetch (see --list), or 'all', or 'vgg19'/'vgg16'")
     p.add_argument("--list", action="store_true", help="list the datasets and exit")
     p.add_argument("--mirror", type=Path, default=os.environ.get("COURSE_DATA_MIRROR"),
                    help="a local folder laid out like the course's mirror (default: $COURSE_DATA_MIRROR)")
@@ -354,15 +356,16 @@ def main(argv: list[str] | None = None) -> int:
             state = "complete" if have == len(entries) else f"{have}/{len(entries)} files"
             print(f"{name:10} {len(entries):5d} {mb:7.1f}  {state}")
         print(f"{'vgg19':10} {1:5d} {548.1:7.1f}  ImageNet weights via torchvision's cache")
+        print(f"{'vgg16':10} {1:5d} {527.8:7.1f}  ImageNet weights via torchvision's cache")
         return 0
     names = sorted(reg) if args.names == ["all"] else args.names
     status = 0
     with _sigterm_as_interrupt():
         for name in names:
             try:
-                if name == "vgg19":
-                    vgg19_weights(download=not args.offline)
-                    print("vgg19: ImageNet weights ready in torchvision's cache")
+                if name in ("vgg19", "vgg16"):
+                    vgg19_weights(download=not args.offline, arch=name)
+                    print(f"{name}: ImageNet weights ready in torchvision's cache")
                 else:
                     fetch(name, args.data_dir, args.mirror, network=not args.offline)
             except DownloadError as e:

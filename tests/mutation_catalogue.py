@@ -218,8 +218,6 @@ CATALOGUE["04_inverse_problems"] = [
              find="x = torch.zeros_like(b) if x0 is None else x0.clone()", replace="x = torch.zeros_like(b)"),
     Mutation("ex04-2", "absolute instead of relative stopping test",
              find="if res[-1] <= tol * res[0]:", replace="if res[-1] <= tol:"),
-    Mutation("ex04-2", "no early return when r_0 = 0 (0/0 gives NaN; stopped by a hidden test)",
-             find="    if res[0] == 0:\n        return x, res\n", replace=""),
     Mutation("ex04-3", "the factor 2 of the data term is missing",
              find="return 2 * H_T(", replace="return H_T("),
     Mutation("ex04-3", "TV norm per direction instead of over the 2 directions",
@@ -257,9 +255,6 @@ CATALOGUE["05_srcnn"] = [
     Mutation("ex05-2", "'same' padding instead of valid convolutions",
              find="self.conv1 = nn.Conv2d(channels, n1, f1)",
              replace="self.conv1 = nn.Conv2d(channels, n1, f1, padding=f1 // 2)"),
-    Mutation("ex05-2", "one input channel hard-coded (stopped by a hidden test)",
-             find="self.conv1 = nn.Conv2d(channels, n1, f1)",
-             replace="self.conv1 = nn.Conv2d(1, n1, f1)"),
 ]
 
 
@@ -276,8 +271,6 @@ CATALOGUE["06_vdsr"] = [
              find="nn.Conv2d(a, b, 3, padding=1)", replace="nn.Conv2d(a, b, 3)"),
     Mutation("ex06-1", "off by one: depth + 1 convolutions",
              find="[width] * (depth - 1)", replace="[width] * depth"),
-    Mutation("ex06-1", "one input channel hard-coded (stopped by a hidden test)",
-             find="chans = [channels] + ", replace="chans = [1] + "),
     Mutation("ex06-2", "bound theta * lr instead of theta / lr",
              find="bound = theta / lr", replace="bound = theta * lr"),
     Mutation("ex06-2", "largest value measured after clipping",
@@ -289,8 +282,6 @@ CATALOGUE["06_vdsr"] = [
              find="        if p.grad is None:\n            continue\n", replace=""),
     Mutation("ex06-2", "the norm is clipped instead of each component",
              find="p.grad.clamp_(-bound, bound)", replace="torch.nn.utils.clip_grad_norm_([p], bound)"),
-    Mutation("ex06-2", "the largest value of the last parameter only (stopped by a hidden test)",
-             find="largest = max(largest, p.grad.abs().max().item())", replace="largest = p.grad.abs().max().item()"),
 ]
 
 # 07 · FSRCNN
@@ -314,8 +305,6 @@ CATALOGUE["07_fsrcnn"] = [
              find="*[layer for _ in range(m)\n                                       "
                   "for layer in (nn.Conv2d(s, s, 3, padding=1), nn.PReLU(s))]",
              replace="*[nn.Conv2d(s, s, 3, padding=1), nn.PReLU(s)] * m"),
-    Mutation("ex07-1", "one input channel hard-coded (stopped by a hidden test)",
-             find="nn.Conv2d(channels, d, 5, padding=2)", replace="nn.Conv2d(1, d, 5, padding=2)"),
     Mutation("ex07-2", "the new model is built for x3, not for the new scale",
              find="net = FSRCNN(scale)", replace="net = FSRCNN(3)"),
     Mutation("ex07-2", "nothing frozen",
@@ -328,6 +317,26 @@ CATALOGUE["07_fsrcnn"] = [
     Mutation("ex07-2", "the deconvolution weights not copied (a raw load_state_dict error)",
              find="net.load_state_dict(model_x3.state_dict())",
              replace="net.load_state_dict({k: v for k, v in model_x3.state_dict().items() if not k.startswith('deconv')})"),
+]
+
+HIDDEN_CATALOGUE["04_inverse_problems"] = [
+    Mutation("ex04-2", "no early return when r_0 = 0 (0/0 gives NaN; stopped by a hidden test)",
+             find="    if res[0] == 0:\n        return x, res\n", replace=""),
+]
+HIDDEN_CATALOGUE["05_srcnn"] = [
+    Mutation("ex05-2", "one input channel hard-coded (stopped by a hidden test)",
+             find="self.conv1 = nn.Conv2d(channels, n1, f1)",
+             replace="self.conv1 = nn.Conv2d(1, n1, f1)"),
+]
+HIDDEN_CATALOGUE["06_vdsr"] = [
+    Mutation("ex06-1", "one input channel hard-coded (stopped by a hidden test)",
+             find="chans = [channels] + ", replace="chans = [1] + "),
+    Mutation("ex06-2", "the largest value of the last parameter only (stopped by a hidden test)",
+             find="largest = max(largest, p.grad.abs().max().item())", replace="largest = p.grad.abs().max().item()"),
+]
+HIDDEN_CATALOGUE["07_fsrcnn"] = [
+    Mutation("ex07-1", "one input channel hard-coded (stopped by a hidden test)",
+             find="nn.Conv2d(channels, d, 5, padding=2)", replace="nn.Conv2d(1, d, 5, padding=2)"),
 ]
 
 # ---------------------------------------------------------------------------------------------
