@@ -133,7 +133,8 @@ def list_images(folder: str | Path) -> list[Path]:
 _SKIMAGE = {"astronaut": "astronaut", "camera": "camera", "coffee": "coffee", "chelsea": "chelsea",
             "rocket": "rocket", "coins": "coins", "moon": "moon", "text": "text",
             "immunohistochemistry": "immunohistochemistry", "page": "page",
-            "hubble": "hubble_deep_field", "motorcycle": "stereo_motorcycle"}
+            "hubble": "hubble_deep_field", "motorcycle": "stereo_motorcycle",
+            "brick": "brick", "grass": "grass", "gravel": "gravel"}  # textures (notebooks 09, 10)
 _SKLEARN = {"china": "china.jpg", "flower": "flower.jpg"}
 
 

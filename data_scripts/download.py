@@ -3,7 +3,7 @@
 
     python data_scripts/download.py Set5 Set14 T91          # from the network
     python data_scripts/download.py --mirror /path/to/mirror all   # from a local copy
-    python data_scripts/download.py vgg19                   # ImageNet VGG-19 weights
+    python data_scripts/download.py vgg19 vgg16             # ImageNet VGG-19 / VGG-16 weights
 """
 import sys
 from pathlib import Path
