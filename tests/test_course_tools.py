@@ -1,4 +1,6 @@
 """Profiles, the training loop, checkpoints, checks and plots (the release: test_release.py)."""
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
