@@ -307,3 +307,48 @@ def test_train_or_load_falls_back_to_training_on_wrong_shapes(tmp_path):
     with pytest.warns(UserWarning, match="lin.pt: its weights do not fit Linear"):
         _, info = train_or_load("lin", model, train_fn, cfg)
     assert calls == [1] and info["source"].startswith("trained")
+
+
+# ---- SRPatches: a resumable stream ---------------------------------------------------------
+def _patches(length=10**9):
+    from course_utils.data import SRPatches
+    g = torch.Generator().manual_seed(0)
+    imgs = [torch.rand(1, 1, 40, 44, generator=g), torch.rand(1, 1, 36, 36, generator=g)]
+    return SRPatches(imgs, 3, patch=12, length=length, seed=4)
+
+
+def test_sr_patches_stream_is_items_in_order_and_never_permuted():
+    ds = _patches()
+    loader = torch.utils.data.DataLoader(ds, batch_size=4)  # a billion items: nothing precomputed
+    it = iter(loader)
+    x0, y0 = next(it)
+    x1, _ = next(it)
+    assert torch.equal(x0[2], ds[2][0]) and torch.equal(y0[3], ds[3][1])
+    assert torch.equal(x1[0], ds[4][0]) and ds.state_dict()["position"] == 8
+    with pytest.raises(ValueError, match="shuffle"):
+        torch.utils.data.DataLoader(ds, batch_size=4, shuffle=True)
+
+
+def test_sr_patches_next_pass_continues_instead_of_replaying():
+    ds = _patches(length=5)
+    first, second = list(ds), list(ds)
+    assert len(first) == len(second) == 5
+    assert torch.equal(second[0][1], ds[5][1]) and not torch.equal(second[0][1], first[0][1])
+
+
+def test_resumed_sr_training_continues_the_patch_stream(tmp_path):
+    from course_utils.models import ESPCN
+
+    def run(split):
+        ck = tmp_path / f"espcn{split}.pt"
+        for n in split:
+            torch.manual_seed(0)
+            net = ESPCN(3, n1=4, n2=4)
+            loader = torch.utils.data.DataLoader(_patches(), batch_size=2)
+            h = fit(net, F.mse_loss, loader, n, lr=1e-2, plot=False, checkpoint=ck)
+        return net, h
+    a, ha = run((6,))
+    b, hb = run((2, 6))
+    assert ha["loss"] == hb["loss"]
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    assert load_checkpoint(tmp_path / "espcn(2, 6).pt")["extra"]["data"]["position"] == 12
