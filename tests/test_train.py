@@ -352,3 +352,25 @@ def test_resumed_sr_training_continues_the_patch_stream(tmp_path):
     assert ha["loss"] == hb["loss"]
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
     assert load_checkpoint(tmp_path / "espcn(2, 6).pt")["extra"]["data"]["position"] == 12
+
+
+MIRROR = os.environ.get("COURSE_DATA_MIRROR", "")
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(MIRROR, "mnist")), reason="no mirror with MNIST")
+def test_train_dcgan_script_ships_a_generator_the_library_loads(tmp_path, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+    from course_utils.models import DCGANGenerator
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    path = Path(__file__).resolve().parent.parent / "data_scripts" / "train_dcgan.py"
+    spec = importlib.util.spec_from_file_location("train_dcgan", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "dcgan-mnist.pt"
+    assert script.main(["--steps", "3", "--ckpt-every", "2", "--out", str(out)]) == 0
+    ck = load_checkpoint(out, name="dcgan-mnist")
+    assert ck["meta"]["steps"] == 3
+    DCGANGenerator().load_state_dict(ck["state_dict"])
+    work = load_checkpoint(tmp_path / "data" / "checkpoints" / "train_dcgan-mnist_3_64_0.pt")
+    assert set(work["extra"]["optimizers"]) == {"G", "D"} and "D" in work["extra"]["models"]
