@@ -8,7 +8,8 @@ with the sha256 of the file beside it (``NAME.pt.sha256``). Loading uses
 ``torch.load(weights_only=True)`` (no code is ever unpickled), checks the sha256 and the format
 marker, and refuses anything else with a message that says what to do.
 
-    python -m course_utils.checkpoints      # the table of checkpoints/README.md, from the metas
+    python -m course_utils.checkpoints      # the tables of checkpoints/README.md: the registry
+                                            # (models.REGISTRY) and the files' metas
 """
 from __future__ import annotations
 
@@ -181,5 +182,6 @@ def table(folder: str | Path) -> str:
 
 
 if __name__ == "__main__":
-    sys.stdout.write(table(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent.parent
-                           / "checkpoints") + "\n")
+    from .models import models_table
+    sys.stdout.write(models_table() + "\n\n" + table(sys.argv[1] if len(sys.argv) > 1 else
+                                                     Path(__file__).parent.parent / "checkpoints") + "\n")
