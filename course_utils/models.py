@@ -216,36 +216,36 @@ _FSRCNN_TRAIN = {"patch": 48, "batch": 32, "lr": 1e-3, "clip": None}
 REGISTRY: dict[str, dict] = {
     "srcnn-x3": {
         "builder": partial(SRCNN, 9, 1, 5), "kind": "sr", "scales": (3,), "input": "ilr",
-        "channels": "y", "stochastic": False, "storage": "float32",
+        "channels": "y", "stochastic": False, "storage": "float16",
         "description": "SRCNN 9-1-5 (64, 32) on Y, ILR input, trained for x3",
         "paper": {("Set5", 3): (32.39, None, "Dong et al. 2014 (SRCNN 9-1-5, 91 images), ECCV")},
         "train": {"patch": 33, "batch": 32, "lr": 1e-3, "clip": None}},
     "fsrcnn-x2": {
         "builder": partial(FSRCNN, 2), "kind": "sr", "scales": (2,), "input": "lr",
-        "channels": "y", "stochastic": False, "storage": "float32",
+        "channels": "y", "stochastic": False, "storage": "float16",
         "description": "FSRCNN(56,12,4) on Y, x2 (deconvolution fine-tuned from x3)",
         "paper": {}, "train": _FSRCNN_TRAIN},
     "fsrcnn-x3": {
         "builder": partial(FSRCNN, 3), "kind": "sr", "scales": (3,), "input": "lr",
-        "channels": "y", "stochastic": False, "storage": "float32",
+        "channels": "y", "stochastic": False, "storage": "float16",
         "description": "FSRCNN(56,12,4) on Y, x3",
         # also the last column of the lecture's table
         "paper": {("Set5", 3): (33.06, None, "Dong et al. 2016 (FSRCNN, 91 images), ECCV")},
         "train": _FSRCNN_TRAIN},
     "fsrcnn-x4": {
         "builder": partial(FSRCNN, 4), "kind": "sr", "scales": (4,), "input": "lr",
-        "channels": "y", "stochastic": False, "storage": "float32",
+        "channels": "y", "stochastic": False, "storage": "float16",
         "description": "FSRCNN(56,12,4) on Y, x4 (deconvolution fine-tuned from x3)",
         "paper": {}, "train": _FSRCNN_TRAIN},
     "espcn-x3": {
         "builder": partial(ESPCN, 3), "kind": "sr", "scales": (3,), "input": "lr",
-        "channels": "y", "stochastic": False, "storage": "float32",
+        "channels": "y", "stochastic": False, "storage": "float16",
         "description": "ESPCN (5-3-3, 64, 32) on Y, sub-pixel convolution, x3",
         "paper": {("Set5", 3): (32.55, None, "Shi et al. 2016 (ESPCN, 91 images), CVPR")},
         "train": {"patch": 51, "batch": 32, "lr": 1e-3, "clip": None}},
     "vdsr": {
         "builder": VDSR, "kind": "sr", "scales": (2, 3, 4), "input": "ilr",
-        "channels": "y", "stochastic": False, "storage": "float32",
+        "channels": "y", "stochastic": False, "storage": "float16",
         "description": "VDSR 20x3x3x64 on Y, residual, one model for x2, x3, x4",
         # the paper's own 291-image model
         "paper": {("Set5", 2): (37.53, 0.9587, _VDSR), ("Set5", 3): (33.66, 0.9213, _VDSR),
