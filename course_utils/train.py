@@ -187,7 +187,7 @@ def _stream_of(batches):
 
 
 def _save(path, step, hist, models, optimizers, schedulers, stream_state):
-    (main, model), *others = models.items()
+    (_, model), *others = models.items()
     extra = {"models": {k: m.state_dict() for k, m in others},
              "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
              "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
@@ -209,7 +209,7 @@ def _resume(path, models, optimizers, schedulers, stream) -> tuple[int, dict]:
     if "step" not in meta or "history" not in ex:
         raise CheckpointError(f"{path}: not a training work file (no step or history): it cannot "
                               "be resumed. Pass another checkpoint= path, or delete it.")
-    (main, model), *others = models.items()
+    (_, model), *others = models.items()
     try:
         load_weights(model, ck["state_dict"], path)
         for k, m in others:

@@ -89,7 +89,6 @@ def test_ctrl_c_during_a_step_finishes_it_and_saves_what_was_applied(tmp_path):
     saved = load_checkpoint(ck)
     assert saved["meta"]["step"] == 7 == _adam_steps(opt).pop()  # steps saved = updates applied
     assert torch.equal(saved["state_dict"]["weight"], model.weight)
-    assert _adam_steps(torch.optim.Adam(model.parameters())) == set()
     state = saved["extra"]["optimizers"]["optimizer"]["state"]
     assert {int(s["step"]) for s in state.values()} == {7}
 
@@ -212,7 +211,7 @@ def g_loss(a_fake):
 
 def test_gan_step_is_the_lectures_algorithm():
     G, D, opt_g, opt_d = _gan()
-    G2, D2, opt_g2, opt_d2 = copy.deepcopy(G), copy.deepcopy(D), None, None
+    G2, D2 = copy.deepcopy(G), copy.deepcopy(D)
     opt_g2 = torch.optim.Adam(G2.parameters(), lr=1e-3, betas=(0.5, 0.999))
     opt_d2 = torch.optim.Adam(D2.parameters(), lr=1e-3, betas=(0.5, 0.999))
     step = gan_step(G, D, opt_g, opt_d, d_loss, g_loss)
