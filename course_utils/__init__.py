@@ -10,15 +10,15 @@ degrade     mod_crop, bicubic_down, bicubic_up, add_noise
 metrics     psnr, ssim, sr_metrics (the papers' protocol)
 data        get_images, SRPatches, sr_pair
 gen_data    faces, MNIST digits and 2-D toys for the generation notebooks
-models      SRCNN, FSRCNN, ESPCN, VDSR (the library's versions, for later notebooks and evaluate)
+models      SRCNN, FSRCNN, ESPCN, VDSR, DCGAN; REGISTRY of the shipped models, load_shipped
 features    load_features (VGG-19/16 by layer name, or the offline fallback), gram, losses
 download    the dataset registry and sha256-checked fetching (data_scripts/download.py)
-train       fit, train_or_load
-checkpoints save_checkpoint, load_checkpoint
+train       train_loop over a step function (supervised_step, gan_step), fit, train_or_load
+checkpoints save_checkpoint, load_checkpoint, load_weights (sha256, weights_only, float16)
 plots       show_images, show_zoom, power spectra, filters, LivePlot
 widgets     interact_or_static, compare
 checks      check, check_close, check_shape (exercise checks)
-evaluate    the SR table (python -m course_utils.evaluate)
+evaluate    the SR table, Y/RGB/stochastic methods (python -m course_utils.evaluate)
 release     student notebooks from solutions (python -m course_utils.release)
 exercise    YourTurn: what an unwritten answer raises in a student notebook
 grade       grade submissions with the solutions' hidden tests (python -m course_utils.grade)

@@ -8,7 +8,8 @@ with the sha256 of the file beside it (``NAME.pt.sha256``). Loading uses
 ``torch.load(weights_only=True)`` (no code is ever unpickled), checks the sha256 and the format
 marker, and refuses anything else with a message that says what to do.
 
-    python -m course_utils.checkpoints      # the table of checkpoints/README.md, from the metas
+    python -m course_utils.checkpoints      # the tables of checkpoints/README.md: the registry
+                                            # (models.REGISTRY) and the files' metas
 """
 from __future__ import annotations
 
@@ -21,9 +22,13 @@ import torch
 
 from .download import sha256sum
 
-__all__ = ["FORMAT", "CheckpointError", "save_checkpoint", "load_checkpoint", "table"]
+__all__ = ["FORMAT", "MAX_FILE_BYTES", "MAX_TOTAL_BYTES", "CheckpointError", "save_checkpoint",
+           "load_checkpoint", "load_weights", "read_sha256", "budget_problems", "table"]
 
 FORMAT = "pixels-from-nothing/1"
+# Size budget of the checkpoints shipped in the repository (a test keeps checkpoints/ within it).
+MAX_FILE_BYTES = 8_000_000
+MAX_TOTAL_BYTES = 40_000_000
 
 
 class CheckpointError(RuntimeError):
@@ -31,17 +36,24 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(path: str | Path, state_dict: dict, name: str, meta: dict | None = None,
-                    extra: dict | None = None) -> str:
+                    extra: dict | None = None, half: bool = False) -> str:
     """Write a checkpoint atomically and its ``.sha256`` beside it; return the sha256.
 
     Args:
         state_dict: ``model.state_dict()`` (tensors only).
         meta: plain facts (numbers, strings, lists): command, steps, time, scores.
         extra: more tensors/state dicts to resume training (optimizer, history).
+        half: store the float32 tensors of ``state_dict`` as float16 (half the size;
+            :func:`load_checkpoint` gives them back as float32). Use it only when it was measured
+            not to change the model's results (the course's rule: PSNR within 0.01 dB).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if half:
+        state_dict = {k: v.half() if v.dtype == torch.float32 else v for k, v in state_dict.items()}
     obj = {"format": FORMAT, "name": name, "state_dict": state_dict, "meta": meta or {}}
+    if half:
+        obj["stored"] = "float16"
     if extra:
         obj["extra"] = extra
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
@@ -71,7 +83,7 @@ def load_checkpoint(path: str | Path, name: str | None = None, expected_sha256: 
                               "the file from the course repository.")
     side = path.with_name(path.name + ".sha256")
     if expected_sha256 is None and side.is_file():
-        expected_sha256 = side.read_text().split()[0]
+        expected_sha256 = read_sha256(side)
     if expected_sha256 is not None:
         actual = sha256sum(path)
         if actual != expected_sha256:
@@ -82,7 +94,7 @@ def load_checkpoint(path: str | Path, name: str | None = None, expected_sha256: 
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
         raise CheckpointError(f"{path}: not a checkpoint this course can load safely "
-                              f"({type(e).__name__}: {str(e).splitlines()[0][:200]}). Course "
+                              f"({type(e).__name__}: {' '.join(str(e).split())[:200]}). Course "
                               "checkpoints hold tensors only; delete the file and retrain.") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT or "state_dict" not in obj:
         raise CheckpointError(f"{path}: not a Pixels-from-Nothing checkpoint (no '{FORMAT}' "
@@ -90,7 +102,64 @@ def load_checkpoint(path: str | Path, name: str | None = None, expected_sha256: 
                               "torch.load(path, weights_only=True), or retrain with train=True.")
     if name is not None and obj.get("name") != name:
         raise CheckpointError(f"{path}: holds {obj.get('name')!r}, not {name!r}.")
+    if obj.get("stored") == "float16":
+        obj["state_dict"] = {k: v.float() if v.dtype == torch.float16 else v
+                             for k, v in obj["state_dict"].items()}
     return obj
+
+
+def read_sha256(side: str | Path) -> str:
+    """The sha256 written in a ``NAME.pt.sha256`` file (``"<64 hex digits>  NAME.pt"``).
+
+    Raises :class:`CheckpointError` naming the file when it is empty or malformed.
+    """
+    side = Path(side)
+    try:
+        words = side.read_text(errors="replace").split()
+    except OSError as e:
+        raise CheckpointError(f"{side}: cannot read it ({e.strerror}).") from None
+    digest = words[0].lower() if words else ""
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise CheckpointError(
+            f"{side}: {'empty' if not words else 'malformed'}; it should hold the checkpoint's "
+            "sha256 (64 hex digits, then the file name). Restore it with "
+            "`git checkout -- checkpoints/`, or delete the checkpoint and this file and retrain.")
+    return digest
+
+
+def load_weights(model: torch.nn.Module, state_dict: dict, path: str | Path = "the checkpoint"
+                 ) -> torch.nn.Module:
+    """``model.load_state_dict(state_dict)``, with a :class:`CheckpointError` naming ``path``
+    when the names or shapes do not fit the model (e.g. a checkpoint of another architecture)
+    or a weight is NaN/inf. Returns the model."""
+    bad = [k for k, v in state_dict.items()
+           if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"{path}: the weights {', '.join(bad[:3])} hold NaN or inf values; "
+                              "the training diverged or the file is damaged. Retrain it (lower "
+                              "learning rate) or restore the course's file.")
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as e:
+        detail = " ".join(str(e).split())[:300]
+        raise CheckpointError(f"{path}: its weights do not fit {type(model).__name__} ({detail}). "
+                              "It belongs to another architecture or version: retrain it "
+                              "(train=True) or restore the course's file.") from None
+    return model
+
+
+def budget_problems(folder: str | Path, max_file: int = MAX_FILE_BYTES,
+                    max_total: int = MAX_TOTAL_BYTES) -> list[str]:
+    """What breaks the size budget of the ``*.pt`` files in ``folder`` (empty list: none)."""
+    files = sorted(Path(folder).glob("*.pt"))
+    problems = [f"{f.name} is {f.stat().st_size / 1e6:.1f} MB, over the {max_file / 1e6:.0f} MB "
+                "per-file budget (store it in float16 if that keeps PSNR within 0.01 dB)"
+                for f in files if f.stat().st_size > max_file]
+    total = sum(f.stat().st_size for f in files)
+    if total > max_total:
+        problems.append(f"the checkpoints total {total / 1e6:.1f} MB, over the "
+                        f"{max_total / 1e6:.0f} MB budget")
+    return problems
 
 
 def table(folder: str | Path) -> str:
@@ -104,7 +173,7 @@ def table(folder: str | Path) -> str:
             "| --- | --- | --- | --- | --- | --- |"]
     for path in sorted(Path(folder).glob("*.pt")):
         meta = load_checkpoint(path)["meta"]
-        digest = path.with_name(path.name + ".sha256").read_text().split()[0]
+        digest = read_sha256(path.with_name(path.name + ".sha256"))
         command = " && ".join(f"`{c.strip()}`" for c in meta["command"].split("&&"))
         val = f"{meta['val_psnr']:.2f}" if "val_psnr" in meta else "– (judged by eye)"
         rows.append(f"| {path.name} | {command} | {meta['steps']} | {meta['seconds']:.0f} s | "
@@ -113,5 +182,6 @@ def table(folder: str | Path) -> str:
 
 
 if __name__ == "__main__":
-    sys.stdout.write(table(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent.parent
-                           / "checkpoints") + "\n")
+    from .models import models_table
+    sys.stdout.write(models_table() + "\n\n" + table(sys.argv[1] if len(sys.argv) > 1 else
+                                                     Path(__file__).parent.parent / "checkpoints") + "\n")

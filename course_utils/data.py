@@ -4,7 +4,7 @@
   mirror, or the built-in images when the dataset is not available offline (said once, with why).
 * ``dataset_path(name, cfg)``: a registry dataset's folder, or None. Every lookup is recorded
   (``record_data_source``) so that the test run can tell real data from stand-ins.
-* ``SRPatches``: random (LR, HR) patch pairs with flips/rot90, for training.
+* ``SRPatches``: an endless, resumable stream of random (LR, HR) patch pairs with flips/rot90.
 * ``sr_pair``: one mod-cropped HR image and its bicubic LR, for evaluation.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import IterableDataset
 
 from .degrade import bicubic_down, bicubic_up, mod_crop
 from .download import locate, status
@@ -168,15 +168,24 @@ def augment(*xs: torch.Tensor, generator: torch.Generator | None = None) -> list
     return out
 
 
-class SRPatches(Dataset):
-    """Random (input, target) patch pairs cut from HR images, for SR training.
+class SRPatches(IterableDataset):
+    """An endless, reproducible stream of random (input, target) patch pairs for SR training.
 
-    Each item picks an image, a random HR patch of ``patch`` x ``patch`` pixels (a multiple of
-    ``scale``) and a random flip/rot90, and returns
+    Item ``i`` of the stream picks an image, a random HR patch of ``patch`` x ``patch`` pixels
+    (a multiple of ``scale``) and a random flip/rot90, all from a generator seeded with
+    ``(seed, i)``, and is
 
     * ``input``: the bicubic LR patch (C, patch/scale, patch/scale), or, with ``interpolate=True``,
       that LR patch enlarged back by bicubic (C, patch, patch) - the "ILR" input of SRCNN/VDSR;
     * ``target``: the HR patch (C, patch, patch).
+
+    Iterating yields items ``position, position + 1, ...`` (``length`` of them per pass, e.g. per
+    pass of a DataLoader) and advances ``position``: the next pass continues the stream instead of
+    replaying it, nothing is ever permuted, and ``state_dict()``/``load_state_dict()`` save and
+    restore the position (``course_utils.train.train_loop`` stores it with its checkpoint, so a
+    resumed run sees the patches an uninterrupted run would have seen). ``ds[i]`` gives item ``i``.
+    Use it with ``DataLoader(ds, batch_size=B)`` (no ``shuffle``: the patches are already random;
+    ``num_workers=0``, so the position is counted in this process).
 
     LR is computed from the whole mod-cropped image once (no border effects inside patches).
     ``scale`` may be a list: each item then draws one of the scales (multi-scale training, VDSR);
@@ -186,8 +195,8 @@ class SRPatches(Dataset):
         images: list of (1, C, H, W) HR tensors in [0, 1], e.g. from :func:`get_images` with mode="y".
         scale: int or list of ints.
         patch: HR patch size in pixels.
-        length: items per epoch (patches are random, so any number).
-        seed: makes the sequence of patches reproducible.
+        length: items per pass (``len(ds)``); the stream itself never ends.
+        seed: makes the stream of patches reproducible.
     """
 
     def __init__(self, images: list[torch.Tensor], scale: int | list[int], patch: int = 33,
@@ -198,6 +207,7 @@ class SRPatches(Dataset):
             raise ValueError("multi-scale patches need interpolate=True (inputs of one size)")
         self.patch, self.interpolate, self.length, self.augment = patch, interpolate, length, augment
         self.seed = seed
+        self.position = 0
         self.pairs: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
         for s in self.scales:
             if patch % s and not interpolate:
@@ -215,6 +225,21 @@ class SRPatches(Dataset):
 
     def __len__(self) -> int:
         return self.length
+
+    def __iter__(self):
+        for _ in range(self.length):
+            i = self.position
+            self.position += 1
+            yield self[i]
+
+    def state_dict(self) -> dict:
+        """The stream's position (items handed out so far) and its seed."""
+        return {"position": self.position, "seed": self.seed}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("seed", self.seed) != self.seed:
+            raise ValueError(f"this stream has seed {self.seed}, the saved one {state['seed']}")
+        self.position = int(state["position"])
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + i)

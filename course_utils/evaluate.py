@@ -6,6 +6,11 @@ Protocol (SRCNN, VDSR, FSRCNN, ... all used it, with MATLAB):
 3. The method maps x^LR to x^SR (floating point); x^SR is rounded to 8-bit levels.
 4. ``scale`` pixels shaved at every border; PSNR and SSIM on Y in [0, 255];
    the table gives the mean of the per-image values.
+RGB models (SRResNet, SRGAN, ...) get the RGB LR image; their RGB output is rounded to 8 bits and
+scored on its Y channel, as those papers did. A stochastic method is given a seeded
+``generator`` per sample and the numbers are means over ``samples`` samples.
+Errors are types: ``ScaleNotSupported`` (no row), ``ImageTooSmall`` (that image is skipped with a
+warning), ``BadOutput`` (wrong size or NaN/inf: an error); the CLI exits with 2 on any error.
 
     python -m course_utils.evaluate --method bicubic --dataset Set5 --scale 2 3 4
     python -m course_utils.evaluate --method bicubic --dataset path/to/folder --scale 3 --json
@@ -31,13 +36,32 @@ from .checkpoints import CheckpointError
 from .degrade import bicubic_down, mod_crop
 from .images import ImageError, list_images, load_image
 from .metrics import quantize, sr_metrics, to_y8
-from .models import SHIPPED, sr_method
+from .models import REGISTRY, sr_method
 from .resize import imresize
 
-__all__ = ["PAPER", "METHODS", "bicubic", "evaluate_images", "evaluate", "paper_value",
-           "compare_methods", "main"]
+__all__ = ["EvaluationError", "ScaleNotSupported", "ImageTooSmall", "BadOutput", "PAPER",
+           "METHODS", "bicubic", "evaluate_images", "evaluate", "paper_value", "compare_methods",
+           "format_table", "main"]
 
-# Published numbers (PSNR dB, SSIM, source), Y channel, shave = scale, MATLAB bicubic degradation.
+
+class EvaluationError(ValueError):
+    """A method could not be evaluated on these images (the message says why and what to do)."""
+
+
+class ScaleNotSupported(EvaluationError):
+    """The method does not handle this scale (a table then has no row for it)."""
+
+
+class ImageTooSmall(EvaluationError):
+    """An image is too small for the scale (one such image is skipped with a warning)."""
+
+
+class BadOutput(EvaluationError):
+    """The method returned an image of the wrong size or channels, or NaN/inf values."""
+
+
+# Published numbers (PSNR dB, SSIM, source), Y channel, shave = scale, MATLAB bicubic degradation:
+# bicubic here, the shipped models' in their records of models.REGISTRY.
 _VDSR = "Kim et al. 2016 (VDSR), Table 3"
 PAPER: dict[tuple[str, str, int], tuple[float, float | None, str]] = {
     ("bicubic", "Set5", 2): (33.66, 0.9299, _VDSR),
@@ -46,33 +70,23 @@ PAPER: dict[tuple[str, str, int], tuple[float, float | None, str]] = {
     ("bicubic", "Set14", 2): (30.24, 0.8688, _VDSR),
     ("bicubic", "Set14", 3): (27.55, 0.7742, _VDSR),
     ("bicubic", "Set14", 4): (26.00, 0.7027, _VDSR),
-    # SRCNN 9-1-5 trained on the 91 images (the shipped srcnn-x3's setting)
-    ("srcnn-x3", "Set5", 3): (32.39, None, "Dong et al. 2014 (SRCNN 9-1-5, 91 images), ECCV"),
-    # FSRCNN(56,12,4) trained on the 91 images; also the last column of the lecture's table
-    ("fsrcnn-x3", "Set5", 3): (33.06, None, "Dong et al. 2016 (FSRCNN, 91 images), ECCV"),
-    # ESPCN trained on the 91 images
-    ("espcn-x3", "Set5", 3): (32.55, None, "Shi et al. 2016 (ESPCN, 91 images), CVPR"),
-    ("vdsr", "Set5", 2): (37.53, 0.9587, _VDSR),
-    ("vdsr", "Set5", 3): (33.66, 0.9213, _VDSR),
-    ("vdsr", "Set5", 4): (31.35, 0.8838, _VDSR),
-    ("vdsr", "Set14", 2): (33.03, 0.9124, _VDSR),
-    ("vdsr", "Set14", 3): (29.77, 0.8314, _VDSR),
-    ("vdsr", "Set14", 4): (28.01, 0.7674, _VDSR),
 }
+PAPER.update({(name, ds, s): v for name, r in REGISTRY.items() for (ds, s), v in r["paper"].items()})
 
 
 def bicubic(lr: torch.Tensor, scale: int) -> torch.Tensor:
-    """The baseline: MATLAB-compatible bicubic enlargement of the LR Y image."""
+    """The baseline: MATLAB-compatible bicubic enlargement of the LR image (Y or RGB)."""
     return imresize(lr, scale)
 
 
-# name -> (function(lr_y (1,1,h,w) in [0,1], scale) -> sr_y (1,1,h*scale,w*scale), description)
+# name -> (function(lr (1,C,h,w) in [0,1], scale) -> sr (1,C,h*scale,w*scale), description)
 METHODS: dict[str, tuple[Callable[[torch.Tensor, int], torch.Tensor], str]] = {
     "bicubic": (bicubic, "MATLAB-compatible bicubic interpolation"),
 }
-# The course's trained networks: each loads checkpoints/NAME.pt on first use (see models.py).
-for _name, (_desc, _scales, _) in SHIPPED.items():
-    METHODS[_name] = (sr_method(_name), f"{_desc} [checkpoints/{_name}.pt]")
+# The course's trained SR networks: each loads checkpoints/NAME.pt on first use (models.py).
+for _name, _r in REGISTRY.items():
+    if _r["kind"] == "sr":
+        METHODS[_name] = (sr_method(_name), f"{_r['description']} [checkpoints/{_name}.pt]")
 
 
 def paper_value(method: str, dataset: str, scale: int):
@@ -81,32 +95,76 @@ def paper_value(method: str, dataset: str, scale: int):
 
 
 def evaluate_images(method: Callable, images: list[torch.Tensor], scale: int,
-                    names: list[str] | None = None) -> dict:
+                    names: list[str] | None = None, rgb: bool = False, samples: int = 1,
+                    seed: int = 0, stochastic: bool = False, options: dict | None = None,
+                    inputs: dict[str, list] | None = None) -> dict:
     """Run ``method`` on each image under the papers' protocol.
 
+    The HR image is mod-cropped to ``scale``, x^LR is its MATLAB-bicubic downscale, the method's
+    output is rounded to 8 bits and compared on Y (BT.601, 8-bit levels), ``scale`` pixels shaved.
+
     Args:
-        method: ``f(lr_y, scale) -> sr_y`` on (1, 1, h, w) tensors in [0, 1].
+        method: ``f(lr, scale, **kw) -> sr``: (1, 1, h, w) Y in [0, 1] -> (1, 1, s*h, s*w),
+            or with ``rgb=True`` (1, 3, h, w) RGB -> (1, 3, s*h, s*w) RGB, whose Y is scored
+            (SRResNet/SRGAN's protocol; grayscale images are given as three equal channels).
         images: HR images (1, C, H, W) in [0, 1], RGB or Y.
+        samples, seed, stochastic: a stochastic method (``stochastic=True`` or ``samples`` > 1)
+            gets ``generator=torch.Generator().manual_seed(seed + k)`` for sample k; an image's
+            numbers are the mean over its samples.
+        options: keyword arguments for every call (e.g. ``{"temperature": 0.8}``).
+        inputs: name -> one value per image, passed as keyword arguments (a method that needs
+            more than the LR image, e.g. a per-image reference or kernel).
     Returns:
-        ``{"psnr": mean, "ssim": mean, "images": n, "per_image": [(name, psnr, ssim), ...]}``.
+        ``{"psnr": mean, "ssim": mean, "images": n, "per_image": [(name, psnr, ssim), ...],
+        "skipped": [names too small for the scale], "samples": samples,
+        "psnr_per_sample": [mean PSNR of sample k, ...]}``.
+    Raises:
+        ImageTooSmall: every image is too small for ``scale`` (one too-small image is skipped
+            with a warning). BadOutput: a wrong size or NaN/inf output.
+        ScaleNotSupported: raised by the method for a scale it does not handle.
     """
     names = names or [f"image{i}" for i in range(len(images))]
-    per = []
-    for img, name in zip(images, names):
-        hr = mod_crop(to_y8(img.double()), scale)
+    options, inputs = dict(options or {}), inputs or {}
+    stochastic = stochastic or samples > 1
+    per, skipped, by_sample = [], [], [[] for _ in range(samples)]
+    for i, (img, name) in enumerate(zip(images, names)):
+        hr = img.double()
+        hr = (hr.expand(1, 3, *hr.shape[-2:]) if hr.shape[1] == 1 else quantize(hr)) if rgb \
+            else to_y8(hr)
+        hr = mod_crop(hr, scale)
         if min(hr.shape[-2:]) <= 2 * scale + 1:
-            raise ValueError(f"{name}: {tuple(img.shape[-2:])} is too small to evaluate at x{scale}")
+            skipped.append(name)
+            warnings.warn(f"{name}: {tuple(img.shape[-2:])} is too small to evaluate at x{scale}; "
+                          "skipped (the mean is over the other images)", stacklevel=2)
+            continue
         lr = bicubic_down(hr, scale)
-        with torch.no_grad():
-            sr = method(lr, scale)
-        if sr.shape[-2:] != hr.shape[-2:]:
-            raise ValueError(f"{name}: the method returned {tuple(sr.shape[-2:])}, expected "
-                             f"{tuple(hr.shape[-2:])} (x{scale} of {tuple(lr.shape[-2:])})")
-        p, s = sr_metrics(quantize(sr.double().cpu()), hr, scale)
-        per.append((name, p, s))
+        kw = {**options, **{k: v[i] for k, v in inputs.items()}}
+        ps, ss = [], []
+        for k in range(samples):
+            if stochastic:
+                kw["generator"] = torch.Generator().manual_seed(seed + k)
+            with torch.no_grad():
+                sr = method(lr, scale, **kw)
+            if sr.shape[-3:] != hr.shape[-3:]:
+                raise BadOutput(f"{name}: the method returned {tuple(sr.shape[-3:])}, expected "
+                                f"{tuple(hr.shape[-3:])} (x{scale} of {tuple(lr.shape[-3:])}, "
+                                f"channels {'RGB' if rgb else 'Y'})")
+            if not torch.isfinite(sr).all():
+                raise BadOutput(f"{name}: the method returned NaN or inf values at x{scale}; its "
+                                "weights or its input are broken (retrain it or restore the "
+                                "checkpoint)")
+            p, s_ = sr_metrics(quantize(sr.double().cpu()), hr, scale)
+            ps.append(p)
+            ss.append(s_)
+            by_sample[k].append(p)
+        per.append((name, sum(ps) / samples, sum(ss) / samples))
+    if not per:
+        raise ImageTooSmall(f"every image ({', '.join(names)}) is too small to evaluate at "
+                            f"x{scale}: use larger images or a smaller scale")
     n = len(per)
     return {"psnr": sum(p for _, p, _ in per) / n, "ssim": sum(s for _, _, s in per) / n,
-            "images": n, "per_image": per}
+            "images": n, "per_image": per, "skipped": skipped, "samples": samples,
+            "psnr_per_sample": [sum(v) / n for v in by_sample]}
 
 
 def compare_methods(methods: dict[str, Callable], datasets: dict[str, tuple[list, list]],
@@ -118,11 +176,13 @@ def compare_methods(methods: dict[str, Callable], datasets: dict[str, tuple[list
         methods: row label -> ``f(lr_y, scale) -> sr_y`` (e.g. ``METHODS["bicubic"][0]``), or
             -> ``(f, scales)`` for a method that only handles some scales.
         datasets: dataset label (``"Set5"``) -> (images, names) as from ``get_images``.
-        scales: the scales to test; a method that refuses a scale (ValueError) gets no row.
+        scales: the scales to test; a method that refuses a scale (``ScaleNotSupported``) gets
+            no row.
         paper: row label -> key of :data:`PAPER` (e.g. ``{"bicubic": "bicubic"}``): the
             published number for that method is printed beside ours, with its source.
     Returns:
-        one dict per row: dataset, method, scale, psnr, ssim, paper_psnr, paper_ssim, source.
+        one dict per row: dataset, method, scale, psnr, ssim, images, skipped, paper_psnr,
+        paper_ssim, source.
     """
     paper = paper or {}
     rows = []
@@ -135,13 +195,12 @@ def compare_methods(methods: dict[str, Callable], datasets: dict[str, tuple[list
                         continue
                 try:
                     r = evaluate_images(fn, images, s, names)
-                except ValueError as e:
-                    if "trained for" in str(e):
-                        continue
-                    raise
+                except ScaleNotSupported:
+                    continue
                 pv = paper_value(paper[label], ds, s) if label in paper else None
                 rows.append({"dataset": ds, "method": label, "scale": s, "psnr": r["psnr"],
-                             "ssim": r["ssim"], "paper_psnr": pv[0] if pv else None,
+                             "ssim": r["ssim"], "images": r["images"], "skipped": r["skipped"],
+                             "paper_psnr": pv[0] if pv else None,
                              "paper_ssim": pv[1] if pv else None, "source": pv[2] if pv else ""})
     if show:
         print(format_table(rows))
@@ -149,8 +208,19 @@ def compare_methods(methods: dict[str, Callable], datasets: dict[str, tuple[list
 
 
 def _load_folder(folder: Path) -> tuple[list[torch.Tensor], list[str]]:
+    """The images of a folder; any file that cannot be read raises ``ImageError`` naming it."""
     files = list_images(folder)
-    return [load_image(f, mode="auto") for f in files], [f.stem for f in files]
+    images = []
+    for f in files:
+        try:
+            images.append(load_image(f, mode="auto"))
+        except ImageError:
+            raise
+        except Exception as e:  # e.g. PIL's DecompressionBombError: still one bad file, named
+            raise ImageError(f"{f}: not a readable image ({type(e).__name__}: "
+                             f"{' '.join(str(e).split())[:200]}). Remove it from the folder or "
+                             "replace it.") from None
+    return images, [f.stem for f in files]
 
 
 def _resolve(dataset: str, cfg) -> Path:
@@ -169,32 +239,46 @@ def _resolve(dataset: str, cfg) -> Path:
                             "(see `python data_scripts/download.py --list`)")
 
 
-def evaluate(method: str, dataset: str, scales: list[int], cfg=None) -> list[dict]:
-    """Evaluate a named method on a dataset name or folder; one result dict per scale."""
+def evaluate(method: str, dataset: str, scales: list[int], cfg=None, samples: int = 1,
+             seed: int = 0, options: dict | None = None,
+             checkpoint_dir: str | Path | None = None) -> list[dict]:
+    """Evaluate a named method on a dataset name or folder; one result dict per scale.
+
+    A shipped model is run as its record in ``models.REGISTRY`` says: on Y or on RGB (then scored
+    on Y of its RGB output), with ``samples`` seeded samples when it is stochastic. ``options``
+    go to every call (e.g. ``{"temperature": 0.8}``); ``checkpoint_dir`` replaces
+    ``checkpoints/``.
+    """
     from .profiles import setup
     if method not in METHODS:
         raise KeyError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    record = REGISTRY.get(method, {})
     cfg = cfg or setup(quiet=True)
     folder = _resolve(dataset, cfg)
     images, names = _load_folder(folder)
-    fn = METHODS[method][0]
+    fn = sr_method(method, checkpoint_dir) if record and checkpoint_dir else METHODS[method][0]
     out = []
     for s in scales:
-        r = evaluate_images(fn, images, s, names)
+        r = evaluate_images(fn, images, s, names, rgb=record.get("channels") == "rgb",
+                            samples=samples, seed=seed, options=options,
+                            stochastic=record.get("stochastic", False))
         out.append({"dataset": folder.name, "method": method, "scale": s,
                     "psnr": round(r["psnr"], 4), "ssim": round(r["ssim"], 4),
-                    "images": r["images"], "per_image": r["per_image"]})
+                    "images": r["images"], "skipped": r["skipped"], "samples": samples,
+                    "per_image": r["per_image"]})
     return out
 
 
 def format_table(results: list[dict]) -> str:
-    """A text table: ours beside the paper's number where one is known (labelled as the paper's).
+    """A text table: ours (PSNR and SSIM) beside the paper's where known (labelled as theirs).
 
     A row may carry its own ``paper_psnr``/``paper_ssim``/``source`` (as from
-    :func:`compare_methods`); otherwise the paper's number is looked up by method name.
+    :func:`compare_methods`); otherwise the paper's number is looked up by method name. Rows
+    that skipped images say how many images they average.
     """
     w = max([len(r["method"]) for r in results] + [8])
-    lines = ["protocol: Y (BT.601), 8-bit, shave = scale, MATLAB-bicubic LR, mean over images",
+    lines = ["protocol: Y (BT.601; an RGB output is rounded to 8 bits, then converted), 8-bit, "
+             "shave = scale, MATLAB-bicubic LR, mean over images",
              f"{'dataset':10} {'method':{w}} {'scale':>5} {'PSNR':>8} {'SSIM':>7} "
              f"{'paper PSNR':>10} {'paper SSIM':>10}  source of the paper's number"]
     for r in results:
@@ -204,9 +288,12 @@ def format_table(results: list[dict]) -> str:
             pv = paper_value(r["method"], r["dataset"], r["scale"])
         pp = f"{pv[0]:10.2f}" if pv else f"{'-':>10}"
         ps = f"{pv[1]:10.4f}" if pv and pv[1] is not None else f"{'-':>10}"
+        note = (f"  ({r['images']} images; too small, skipped: {', '.join(r['skipped'])})"
+                if r.get("skipped") else "")
         lines.append(f"{r['dataset']:10} {r['method']:{w}} {'x' + str(r['scale']):>5} "
-                     f"{r['psnr']:8.2f} {r['ssim']:7.4f} {pp} {ps}  {pv[2] if pv else ''}")
+                     f"{r['psnr']:8.2f} {r['ssim']:7.4f} {pp} {ps}  {pv[2] if pv else ''}{note}")
     return "\n".join(lines)
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m course_utils.evaluate",
@@ -215,6 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", action="append", help="dataset name (Set5, Set14) or a folder; "
                    "may be repeated")
     p.add_argument("--scale", type=int, nargs="+", default=[2, 3, 4])
+    p.add_argument("--samples", type=int, default=1, help="samples per image (stochastic methods)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first sample")
+    p.add_argument("--temperature", type=float, help="sampling temperature (stochastic methods)")
+    p.add_argument("--checkpoints", type=Path, help="folder of the checkpoints (default: "
+                   "the repository's checkpoints/)")
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per scale")
     p.add_argument("--per-image", action="store_true", help="also print each image's numbers")
     p.add_argument("--list", action="store_true", help="list the methods")
@@ -227,11 +319,15 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--dataset is required (a name such as Set5, or a folder)")
     if any(s < 1 for s in args.scale):
         p.error("scales must be positive integers")
+    if args.samples < 1:
+        p.error("--samples must be at least 1")
+    options = {"temperature": args.temperature} if args.temperature is not None else None
     results = []
     try:
         for ds in args.dataset:
-            results += evaluate(args.method, ds, args.scale)
-    except (ImageError, FileNotFoundError, KeyError, ValueError, CheckpointError) as e:
+            results += evaluate(args.method, ds, args.scale, samples=args.samples, seed=args.seed,
+                                options=options, checkpoint_dir=args.checkpoints)
+    except (ImageError, FileNotFoundError, KeyError, EvaluationError, CheckpointError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
         return 2

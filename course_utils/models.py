@@ -1,4 +1,6 @@
-"""The CNN super-resolution networks of notebooks 05-07, as plain ``nn.Module`` s on one (Y) channel.
+"""The course's networks as plain ``nn.Module`` s, and the one registry of its shipped models.
+
+The CNN super-resolution networks of notebooks 05-07 (on one Y channel by default):
 
 * ``SRCNN``  (Dong et al. 2014/2016): ILR input, three *valid* convolutions f1-f2-f3 (9-1-5,
   9-5-5); the output is ``f1 + f2 + f3 - 3`` pixels smaller than the input.
@@ -9,14 +11,21 @@
 * ``ESPCN``  (Shi et al. 2016): LR input; three convolutions, the last with scale^2 channels,
   then a sub-pixel convolution (``pixel_shuffle``).
 
+The DCGAN of notebook 02 (Radford et al. 2016, small, for 28x28 digits): ``DCGANGenerator``,
+``DCGANDiscriminator`` and ``dcgan_init``.
+
 Parameter names are part of the course: the notebooks ask students to write these classes with
 the same names, so the shipped state_dicts (``checkpoints/NAME.pt``) load into their models.
 
-``sr_method(name)`` turns a shipped checkpoint into an evaluation method
-``f(lr_y, scale) -> sr_y`` for :mod:`course_utils.evaluate`.
+``REGISTRY`` holds one plain record per shipped model (builder, scales, input space, channels,
+the papers' numbers, training defaults); ``evaluate``, ``data_scripts/train_sr.py``,
+``benchmarks/`` and the table of ``checkpoints/README.md`` all read it. ``load_shipped(name)`` is
+the one loader of a shipped checkpoint; ``sr_method(name)`` turns it into an evaluation method
+``f(lr, scale) -> sr`` for :mod:`course_utils.evaluate`.
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -25,8 +34,9 @@ import torch.nn.functional as F
 
 from .resize import imresize
 
-__all__ = ["count_weights", "count_parameters", "srcnn_border", "SRCNN", "VDSR", "FSRCNN",
-           "ESPCN", "SHIPPED", "build", "load_shipped", "sr_method"]
+__all__ = ["count_weights", "count_parameters", "srcnn_border", "dcgan_init", "SRCNN", "VDSR",
+           "FSRCNN", "ESPCN", "DCGANGenerator", "DCGANDiscriminator", "REGISTRY", "build",
+           "load_shipped", "run_model", "sr_method", "models_table"]
 
 
 def count_weights(model: nn.Module) -> int:
@@ -43,6 +53,16 @@ def count_parameters(model: nn.Module) -> int:
 def srcnn_border(f1: int = 9, f2: int = 1, f3: int = 5) -> int:
     """Pixels lost at each side by SRCNN's valid convolutions: (f1 + f2 + f3 - 3) / 2."""
     return (f1 - 1) // 2 + (f2 - 1) // 2 + (f3 - 1) // 2
+
+
+def dcgan_init(m: nn.Module) -> None:
+    """Radford et al.: conv weights ~ N(0, 0.02), BatchNorm scale ~ N(1, 0.02), shift 0.
+    Use as ``G.apply(dcgan_init)``."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
 
 
 class SRCNN(nn.Module):
@@ -137,55 +157,148 @@ class ESPCN(nn.Module):
         return F.pixel_shuffle(self.conv3(h), self.scale)
 
 
-# The shipped checkpoints: name -> (what it is, the scales it handles, its input).
-SHIPPED = {
-    "srcnn-x3": ("SRCNN 9-1-5 (64, 32) on Y, ILR input, trained for x3", (3,), "ilr"),
-    "fsrcnn-x2": ("FSRCNN(56,12,4) on Y, x2 (deconvolution fine-tuned from x3)", (2,), "lr"),
-    "fsrcnn-x3": ("FSRCNN(56,12,4) on Y, x3", (3,), "lr"),
-    "fsrcnn-x4": ("FSRCNN(56,12,4) on Y, x4 (deconvolution fine-tuned from x3)", (4,), "lr"),
-    "espcn-x3": ("ESPCN (5-3-3, 64, 32) on Y, sub-pixel convolution, x3", (3,), "lr"),
-    "vdsr": ("VDSR 20x3x3x64 on Y, residual, one model for x2, x3, x4", (2, 3, 4), "ilr"),
+class DCGANGenerator(nn.Module):
+    """DCGAN generator of notebook 02: z (N, nz) -> images (N, 1, 28, 28) in [-1, 1] (tanh).
+
+    ConvTranspose 7x7 (1 -> 7), BatchNorm, ReLU; ConvTranspose 4x4 stride 2 (7 -> 14), BatchNorm,
+    ReLU; ConvTranspose 4x4 stride 2 (14 -> 28), tanh; no biases before BatchNorm.
+    Parameters: net.0, net.1, net.3, net.4, net.6 (those of notebook 02's ``Generator``).
+    """
+
+    def __init__(self, nz: int = 64, ch: int = 32):
+        super().__init__()
+        self.nz = nz
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(nz, 4 * ch, 7, 1, 0, bias=False),      # 1 -> 7
+            nn.BatchNorm2d(4 * ch), nn.ReLU(True),
+            nn.ConvTranspose2d(4 * ch, 2 * ch, 4, 2, 1, bias=False),  # 7 -> 14
+            nn.BatchNorm2d(2 * ch), nn.ReLU(True),
+            nn.ConvTranspose2d(2 * ch, 1, 4, 2, 1, bias=False),       # 14 -> 28
+            nn.Tanh())
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(len(z), self.nz, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    """DCGAN discriminator of notebook 02: images (N, 1, 28, 28) in [-1, 1] -> logits (N,).
+
+    D(x) = sigmoid(logit). Conv 4x4 stride 2 (28 -> 14), LeakyReLU(0.2); Conv 4x4 stride 2
+    (14 -> 7), BatchNorm, LeakyReLU(0.2); Conv 7x7 (7 -> 1).
+    """
+
+    def __init__(self, ch: int = 32):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, ch, 4, 2, 1), nn.LeakyReLU(0.2, True),                    # 28 -> 14
+            nn.Conv2d(ch, 2 * ch, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * ch),
+            nn.LeakyReLU(0.2, True),                                               # 14 -> 7
+            nn.Conv2d(2 * ch, 1, 7, 1, 0))                                         # 7 -> 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten()
+
+
+# ---- the registry of shipped models ------------------------------------------------------------
+# One record per file checkpoints/NAME.pt:
+#   builder   -> an untrained model of the checkpoint's architecture
+#   kind      "sr" (an SR method for evaluate) or "generator" (samples from codes z)
+#   scales    the scales it handles; input "lr" or "ilr" (bicubic-enlarged LR) or "z" (codes)
+#   channels  "y" (works on the Y channel), "rgb", or "gray" (MNIST)
+#   stochastic  True when its output depends on a seed (evaluate draws several samples)
+#   storage   "float16" when storing the weights in half precision was measured to change PSNR by
+#             < 0.01 dB (see checkpoints/README.md), else "float32"
+#   paper     (dataset, scale) -> (PSNR dB, SSIM or None, source): the published numbers of the same
+#             architecture and training set, Y channel, shave = scale, MATLAB-bicubic degradation
+#   train     the defaults of its training script (train_sr.py: HR patch, batch, Adam lr, clip)
+_VDSR = "Kim et al. 2016 (VDSR), Table 3"
+_FSRCNN_TRAIN = {"patch": 48, "batch": 32, "lr": 1e-3, "clip": None}
+REGISTRY: dict[str, dict] = {
+    "srcnn-x3": {
+        "builder": partial(SRCNN, 9, 1, 5), "kind": "sr", "scales": (3,), "input": "ilr",
+        "channels": "y", "stochastic": False, "storage": "float16",
+        "description": "SRCNN 9-1-5 (64, 32) on Y, ILR input, trained for x3",
+        "paper": {("Set5", 3): (32.39, None, "Dong et al. 2014 (SRCNN 9-1-5, 91 images), ECCV")},
+        "train": {"patch": 33, "batch": 32, "lr": 1e-3, "clip": None}},
+    "fsrcnn-x2": {
+        "builder": partial(FSRCNN, 2), "kind": "sr", "scales": (2,), "input": "lr",
+        "channels": "y", "stochastic": False, "storage": "float16",
+        "description": "FSRCNN(56,12,4) on Y, x2 (deconvolution fine-tuned from x3)",
+        "paper": {}, "train": _FSRCNN_TRAIN},
+    "fsrcnn-x3": {
+        "builder": partial(FSRCNN, 3), "kind": "sr", "scales": (3,), "input": "lr",
+        "channels": "y", "stochastic": False, "storage": "float16",
+        "description": "FSRCNN(56,12,4) on Y, x3",
+        # also the last column of the lecture's table
+        "paper": {("Set5", 3): (33.06, None, "Dong et al. 2016 (FSRCNN, 91 images), ECCV")},
+        "train": _FSRCNN_TRAIN},
+    "fsrcnn-x4": {
+        "builder": partial(FSRCNN, 4), "kind": "sr", "scales": (4,), "input": "lr",
+        "channels": "y", "stochastic": False, "storage": "float16",
+        "description": "FSRCNN(56,12,4) on Y, x4 (deconvolution fine-tuned from x3)",
+        "paper": {}, "train": _FSRCNN_TRAIN},
+    "espcn-x3": {
+        "builder": partial(ESPCN, 3), "kind": "sr", "scales": (3,), "input": "lr",
+        "channels": "y", "stochastic": False, "storage": "float16",
+        "description": "ESPCN (5-3-3, 64, 32) on Y, sub-pixel convolution, x3",
+        "paper": {("Set5", 3): (32.55, None, "Shi et al. 2016 (ESPCN, 91 images), CVPR")},
+        "train": {"patch": 51, "batch": 32, "lr": 1e-3, "clip": None}},
+    "vdsr": {
+        "builder": VDSR, "kind": "sr", "scales": (2, 3, 4), "input": "ilr",
+        "channels": "y", "stochastic": False, "storage": "float16",
+        "description": "VDSR 20x3x3x64 on Y, residual, one model for x2, x3, x4",
+        # the paper's own 291-image model
+        "paper": {("Set5", 2): (37.53, 0.9587, _VDSR), ("Set5", 3): (33.66, 0.9213, _VDSR),
+                  ("Set5", 4): (31.35, 0.8838, _VDSR), ("Set14", 2): (33.03, 0.9124, _VDSR),
+                  ("Set14", 3): (29.77, 0.8314, _VDSR), ("Set14", 4): (28.01, 0.7674, _VDSR)},
+        "train": {"patch": 41, "batch": 16, "lr": 1e-4, "clip": 0.4}},
+    "dcgan-mnist": {
+        "builder": DCGANGenerator, "kind": "generator", "scales": (), "input": "z",
+        "channels": "gray", "stochastic": True, "storage": "float32",
+        "description": "DCGAN generator (nz 64, ch 32) for 28x28 MNIST digits in [-1, 1]",
+        "paper": {},
+        "train": {"batch": 64, "lr": 2e-4, "betas": (0.5, 0.999), "nz": 64}},
 }
 
 
 def build(name: str) -> nn.Module:
     """An untrained model of the architecture of the shipped checkpoint ``name``."""
-    if name == "srcnn-x3":
-        return SRCNN(9, 1, 5)
-    if name.startswith("fsrcnn-x"):
-        return FSRCNN(scale=int(name[len("fsrcnn-x"):]))
-    if name == "espcn-x3":
-        return ESPCN(scale=3)
-    if name == "vdsr":
-        return VDSR()
-    raise KeyError(f"no shipped model called {name!r}; known: {', '.join(SHIPPED)}")
+    if name not in REGISTRY:
+        raise KeyError(f"no shipped model called {name!r}; known: {', '.join(REGISTRY)}")
+    return REGISTRY[name]["builder"]()
 
 
 def load_shipped(name: str, checkpoint_dir: str | Path | None = None,
                  device="cpu") -> tuple[nn.Module, dict]:
-    """(model in eval mode, meta) from ``checkpoints/NAME.pt`` (sha256-checked)."""
-    from .checkpoints import CheckpointError, load_checkpoint
+    """(model in eval mode, meta) from ``checkpoints/NAME.pt``: the one loader of shipped models.
+
+    The file's sha256 is checked, it is loaded with ``weights_only=True``, and weights that do
+    not fit the registry's architecture or hold NaN/inf raise ``CheckpointError`` naming the file.
+    """
+    from .checkpoints import CheckpointError, load_checkpoint, load_weights
     from .profiles import repo_root
+    model = build(name)
     path = Path(checkpoint_dir or repo_root() / "checkpoints") / f"{name}.pt"
     if not path.is_file():
+        how = (f"`python data_scripts/train_sr.py {name}`" if REGISTRY[name]["kind"] == "sr"
+               else "its script in data_scripts/")
         raise CheckpointError(
             f"{path} is missing: the method {name!r} needs the course's checkpoint. Restore it "
-            f"from the repository (`git checkout -- checkpoints/`) or train it with "
-            f"`python data_scripts/train_sr.py {name}`.")
+            f"from the repository (`git checkout -- checkpoints/`) or train it with {how}.")
     ck = load_checkpoint(path, name=name)
-    model = build(name)
-    model.load_state_dict(ck["state_dict"])
+    load_weights(model, ck["state_dict"], path)
     return model.to(device).eval(), ck.get("meta", {})
 
 
 def run_model(name: str, model: nn.Module, lr: torch.Tensor, scale: int) -> torch.Tensor:
-    """Apply a shipped-architecture model to an LR Y image (1, 1, h, w) -> (1, 1, s*h, s*w).
+    """Apply a shipped-architecture SR model to an LR image (1, C, h, w) -> (1, C, s*h, s*w).
 
-    ILR models get the MATLAB-bicubic enlargement; SRCNN's input is padded by replicating its
-    border pixels (``srcnn_border`` on each side) so its valid convolutions return the HR size.
+    C is 1 (Y) or 3 (RGB), as the registry's ``channels`` says. ILR models get the
+    MATLAB-bicubic enlargement; SRCNN's input is padded by replicating its border pixels
+    (``srcnn_border`` on each side) so its valid convolutions return the HR size.
     """
     x = lr.float()
-    if SHIPPED[name][2] == "ilr":
+    if REGISTRY[name]["input"] == "ilr":
         x = imresize(x, scale)
     if isinstance(model, SRCNN):
         b = model.border
@@ -194,18 +307,21 @@ def run_model(name: str, model: nn.Module, lr: torch.Tensor, scale: int) -> torc
 
 
 def sr_method(name: str, checkpoint_dir: str | Path | None = None):
-    """An evaluation method ``f(lr_y, scale) -> sr_y`` for the shipped checkpoint ``name``.
+    """An evaluation method ``f(lr, scale) -> sr`` for the shipped SR checkpoint ``name``.
 
-    The checkpoint is loaded on the first call (so listing methods costs nothing); a missing
-    checkpoint or an unsupported scale raises an error that says what to do.
+    ``lr`` is (1, 1, h, w) Y or (1, 3, h, w) RGB as the registry's ``channels`` says. The
+    checkpoint is loaded on the first call (so listing methods costs nothing); a missing checkpoint
+    raises ``CheckpointError`` and a scale the model was not trained for
+    ``evaluate.ScaleNotSupported``, both saying what to do.
     """
     cache: dict = {}
 
     def method(lr: torch.Tensor, scale: int) -> torch.Tensor:
-        scales = SHIPPED[name][1]
+        from .evaluate import ScaleNotSupported
+        scales = REGISTRY[name]["scales"]
         if scale not in scales:
-            raise ValueError(f"{name} is trained for x{'/x'.join(map(str, scales))}, not x{scale}: "
-                             f"use --scale {' '.join(map(str, scales))}")
+            raise ScaleNotSupported(f"{name} is trained for x{'/x'.join(map(str, scales))}, not "
+                                    f"x{scale}: use --scale {' '.join(map(str, scales))}")
         if "model" not in cache:
             cache["model"], cache["meta"] = load_shipped(name, checkpoint_dir)
         with torch.no_grad():
@@ -213,3 +329,18 @@ def sr_method(name: str, checkpoint_dir: str | Path | None = None):
 
     method.__name__ = name.replace("-", "_")
     return method
+
+
+def models_table() -> str:
+    """A markdown table of :data:`REGISTRY` (the first table of ``checkpoints/README.md``)."""
+    rows = ["| model | architecture | kind | scales | input | channels | stored as | "
+            "paper (Set5) | training defaults |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, r in REGISTRY.items():
+        paper = ", ".join(f"x{s} {v[0]:.2f} dB" for (ds, s), v in sorted(r["paper"].items())
+                          if ds == "Set5") or "–"
+        train = ", ".join(f"{k} {v}" for k, v in r["train"].items() if v is not None)
+        scales = ", ".join(f"x{s}" for s in r["scales"]) or "–"
+        rows.append(f"| {name} | {r['description']} | {r['kind']} | {scales} | {r['input']} | "
+                    f"{r['channels']} | {r['storage']} | {paper} | {train} |")
+    return "\n".join(rows)

@@ -10,7 +10,7 @@ import torch
 from .images import to_numpy
 
 __all__ = ["in_notebook", "show_images", "show_zoom", "radial_power_spectrum",
-           "plot_power_spectra", "show_filters", "LivePlot"]
+           "plot_power_spectra", "show_filters", "history_series", "LivePlot"]
 
 
 def in_notebook() -> bool:
@@ -145,8 +145,27 @@ def show_filters(weight: torch.Tensor, ncols: int = 8, order_by_variance: bool =
     plt.show()
 
 
+def history_series(hist: dict) -> tuple[list[str], list[str]]:
+    """The names of the curves in a training history: (per-step series, validation series).
+
+    Per-step series are the lists as long as ``hist["step"]`` (``loss``, ``d_loss``, ...);
+    validation series are ``val`` and ``val_NAME``, one value per ``hist["val_step"]``.
+    """
+    val = [k for k, v in hist.items() if isinstance(v, list) and k != "val_step"
+           and (k == "val" or k.startswith("val_")) and len(v) == len(hist.get("val_step", []))]
+    train = [k for k, v in hist.items() if isinstance(v, list) and k not in ("step", "val_step")
+             and k not in val and len(v) == len(hist["step"])]
+    return train, [k for k in val if hist[k]]
+
+
 class LivePlot:
-    """Training curves that redraw in place in Jupyter, and print a line elsewhere."""
+    """Training curves of any named numbers, redrawn in place in Jupyter (a line elsewhere).
+
+    ``update(hist)`` takes a history as :func:`course_utils.train.train_loop` returns it and draws
+    every per-step series (``loss``, or ``d_loss`` and ``g_loss``, ...) in the first panel and the
+    validation numbers (``val``, ``val_psnr``, ...) in the second; it redraws at most every
+    ``every_s`` seconds.
+    """
 
     def __init__(self, title: str = "training", every_s: float = 2.0):
         self.title, self.every_s = title, every_s
@@ -164,10 +183,9 @@ class LivePlot:
             return
         if not self.notebook:
             if final:
-                msg = f"{self.title}: step {hist['step'][-1]}, loss {hist['loss'][-1]:.4g}"
-                if hist["val"]:
-                    msg += f", validation {hist['val'][-1]:.4g}"
-                print(msg)
+                train, val = history_series(hist)
+                print(f"{self.title}: step {hist['step'][-1]}, "
+                      + ", ".join(f"{k} {hist[k][-1]:.4g}" for k in train + val if hist[k]))
             return
         from IPython.display import display
         fig = self.figure(hist)
@@ -178,24 +196,31 @@ class LivePlot:
         plt.close(fig)
 
     def figure(self, hist: dict):
-        ncols = 2 if hist["val"] else 1
+        train, val = history_series(hist)
+        ncols = 2 if val else 1
         fig, axes = plt.subplots(1, ncols, figsize=(5 * ncols, 3), squeeze=False)
         ax = axes[0, 0]
-        ax.plot(hist["step"], hist["loss"], lw=0.8, alpha=0.5, label="loss")
-        if len(hist["loss"]) >= 20:
-            k = max(5, len(hist["loss"]) // 50)
-            sm = np.convolve(hist["loss"], np.ones(k) / k, mode="valid")
-            ax.plot(hist["step"][k - 1:], sm, lw=1.5, label=f"mean of {k}")
-        ax.set_yscale("log")
+        for k in train:
+            ys = np.asarray(hist[k], dtype=float)
+            line, = ax.plot(hist["step"], ys, lw=0.8, alpha=0.5, label=k)
+            if len(ys) >= 20:
+                n = max(5, len(ys) // 50)
+                ax.plot(hist["step"][n - 1:], np.convolve(ys, np.ones(n) / n, mode="valid"),
+                        lw=1.5, color=line.get_color(), label=f"{k}, mean of {n}")
+        if all(min(hist[k]) > 0 for k in train if hist[k]):
+            ax.set_yscale("log")
         ax.set_xlabel("step")
-        ax.set_ylabel("training loss")
+        ax.set_ylabel("training loss" if train == ["loss"] else "per step")
         ax.set_title(self.title)
-        ax.legend()
-        if hist["val"]:
+        ax.legend(fontsize=8)
+        if val:
             ax = axes[0, 1]
-            ax.plot(hist["val_step"], hist["val"], "o-")
+            for k in val:
+                ax.plot(hist["val_step"], hist[k], "o-", label=k)
             ax.set_xlabel("step")
             ax.set_ylabel("validation")
             ax.set_title("validation (held-out training images)")
+            if len(val) > 1:
+                ax.legend(fontsize=8)
         fig.tight_layout()
         return fig

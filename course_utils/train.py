@@ -1,45 +1,390 @@
-"""A training loop worth reading: ``fit`` in plain PyTorch, and ``train_or_load``.
+"""Training: one loop for every model of the course, and ``train_or_load``.
 
-``fit`` does what every notebook's training needs and nothing more: steps of an optimizer on
-batches from a DataLoader, a progress bar, a live loss/validation plot, gradient clipping, a
-learning-rate schedule, mixed precision and channels_last on CUDA, periodic checkpoints with
-resume, and Ctrl-C (or Jupyter's stop button) returns what was trained so far.
+A *step function* does one training step on one batch and returns named numbers::
+
+    step(batch) -> {"loss": 0.012}                   # supervised_step: one model, one optimizer
+    step(batch) -> {"d_loss": 1.31, "g_loss": 0.83}  # gan_step: D's update, then G's
+
+``train_loop(step, batches, steps, models, optimizers)`` calls it ``steps`` times and does the
+rest: a progress bar, a live plot of every named number, validation every ``val_every`` steps,
+learning-rate schedules, a checkpoint every ``ckpt_every`` steps holding *all* models, optimizers,
+schedulers and the position of the data stream (run the same cell again and it resumes), and
+Ctrl-C (or Jupyter's stop button): the current step finishes, the checkpoint is written and the
+history so far is returned. ``fit(model, loss_fn, loader, steps)`` is ``train_loop`` with a
+``supervised_step``.
 """
 from __future__ import annotations
 
+import signal
+import threading
 import time
+import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoints import CheckpointError, load_checkpoint, load_weights, save_checkpoint
 from .plots import LivePlot
 
-__all__ = ["fit", "train_or_load", "cycle"]
+__all__ = ["cycle", "to_device", "supervised_step", "gan_step", "train_loop", "fit",
+           "train_or_load", "RandomBatches"]
 
 
-def cycle(loader):
-    """Repeat a DataLoader forever (a fresh shuffle each pass)."""
+def cycle(loader: Iterable):
+    """Repeat a DataLoader (or any iterable) forever (a fresh pass, e.g. a fresh shuffle, each time)."""
     while True:
         yield from loader
 
 
-def fit(model: torch.nn.Module, loss_fn: Callable, loader, steps: int,
+def to_device(batch, device):
+    """``batch`` (a tensor, or a tuple/list/dict of them) moved to ``device``."""
+    if torch.is_tensor(batch):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def supervised_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer,
+                    clip: float | None = None, conditional: bool = False) -> Callable[..., dict]:
+    """The step function of supervised training: one optimizer update on a batch ``(x, y)``.
+
+    ``loss_fn(model(x), y)`` is minimised; with ``conditional=True`` the model sees the target
+    too (a conditional model of y given x trained with teacher forcing, e.g. a PixelCNN):
+    ``loss_fn(model(y, x), y)``. ``clip`` clips the gradient norm (VDSR). On CUDA the forward runs
+    in mixed precision. Returns ``step(batch) -> {"loss": float}``; a NaN/inf loss raises
+    ``FloatingPointError`` before any update.
+    """
+    cuda = next(model.parameters()).device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda)
+
+    def step(batch) -> dict:
+        x, y = batch
+        model.train()
+        with torch.autocast("cuda" if cuda else "cpu", enabled=cuda):
+            loss = loss_fn(model(y, x) if conditional else model(x), y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the loss became {loss.item()}: lower the learning rate or "
+                                     "clip the gradients (clip=...)")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if clip is not None:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        scaler.step(optimizer)
+        scaler.update()
+        return {"loss": loss.item()}
+
+    return step
+
+
+def gan_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
+             opt_d: torch.optim.Optimizer, d_loss: Callable, g_loss: Callable,
+             content_loss: Callable | None = None, adv_weight: float = 1.0,
+             d_first: bool = True) -> Callable[..., dict]:
+    """The step function of adversarial training on a batch ``(g_input, real)``.
+
+    ``fake = G(g_input)``: ``g_input`` is a batch of codes z (N, nz) for an unconditional GAN
+    (DCGAN), or the LR images for a conditional one (SRGAN); ``real`` are images of the fake's size.
+
+    * D's update: minimise ``d_loss(D(real), D(fake.detach()))`` (no gradient reaches G);
+    * G's update: minimise ``g_loss(D(fake))``, or with ``content_loss``
+      ``content_loss(fake, real) + adv_weight * g_loss(D(fake))`` (SRGAN: 1e-3). D's parameters
+      are frozen during G's update (as BasicSR does), so G's update never touches D.
+
+    ``d_first=True`` is the lecture's algorithm (Goodfellow et al. 2014; notebook 02): D's update,
+    then G's on the same fakes seen by the updated D. ``d_first=False`` is BasicSR's SRGAN order
+    (G's update, then D's on the same fakes).
+    Returns ``step(batch) -> {"d_loss", "g_loss"}`` (plus ``"content"`` and ``"g_adv"`` when a
+    content loss is given), floats.
+    """
+    def update_d(real, fake) -> float:
+        ld = d_loss(D(real), D(fake.detach()))
+        opt_d.zero_grad(set_to_none=True)
+        ld.backward()
+        opt_d.step()
+        return ld.item()
+
+    def update_g(fake, real) -> dict:
+        flags = [p.requires_grad for p in D.parameters()]
+        D.requires_grad_(False)
+        try:
+            adv = g_loss(D(fake))
+            logs = {}
+            total = adv
+            if content_loss is not None:
+                content = content_loss(fake, real)
+                total = content + adv_weight * adv
+                logs = {"content": content.item(), "g_adv": adv.item()}
+            opt_g.zero_grad(set_to_none=True)
+            total.backward()
+            opt_g.step()
+        finally:
+            for p, f in zip(D.parameters(), flags):
+                p.requires_grad_(f)
+        return {"g_loss": total.item(), **logs}
+
+    def step(batch) -> dict:
+        g_input, real = batch
+        G.train()
+        D.train()
+        fake = G(g_input)
+        if d_first:
+            ld = update_d(real, fake)
+            logs = update_g(fake, real)
+        else:
+            logs = update_g(fake, real)
+            ld = update_d(real, fake)
+        return {"d_loss": ld, **logs}
+
+    return step
+
+
+class RandomBatches:
+    """An endless stream of random batches drawn from a tensor of examples, resumable.
+
+    Each batch is ``x[idx]`` for ``batch`` indices drawn with replacement (``x`` may be a tuple
+    of tensors of the same length, e.g. inputs and targets: then a tuple of batches); with ``nz`` it is
+    ``(z, x[idx])`` with codes z ~ N(0, Id) of shape (batch, nz), drawn after the indices (the
+    input of :func:`gan_step` for an unconditional GAN). All draws come from one
+    ``torch.Generator`` seeded with ``seed``, whose state ``state_dict()`` returns, so a resumed
+    training continues the same stream.
+    """
+
+    def __init__(self, x: torch.Tensor | tuple, batch: int, nz: int | None = None, seed: int = 0):
+        self.x, self.batch, self.nz = x, batch, nz
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        idx = torch.randint(len(self.x[0] if isinstance(self.x, tuple) else self.x),
+                            (self.batch,), generator=self.generator)
+        real = tuple(t[idx] for t in self.x) if isinstance(self.x, tuple) else self.x[idx]
+        if self.nz is None:
+            return real
+        return torch.randn(self.batch, self.nz, generator=self.generator), real
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+
+
+def _stream_of(batches):
+    """The object whose ``state_dict`` is the data stream's position, or None."""
+    for obj in (batches, getattr(batches, "dataset", None)):
+        if hasattr(obj, "state_dict") and hasattr(obj, "load_state_dict"):
+            return obj
+    return None
+
+
+def _save(path, step, hist, models, optimizers, schedulers, stream_state):
+    (_, model), *others = models.items()
+    extra = {"models": {k: m.state_dict() for k, m in others},
+             "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+             "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
+             "history": hist}
+    if stream_state is not None:
+        extra["data"] = stream_state
+    save_checkpoint(path, model.state_dict(), name=Path(path).stem,
+                    meta={"step": step, "models": list(models)}, extra=extra)
+
+
+def _resume(path, models, optimizers, schedulers, stream) -> tuple[int, dict]:
+    """Load everything a work file holds; return (step, history). Clear errors name the file."""
+    try:
+        ck = load_checkpoint(path)
+    except CheckpointError as e:
+        raise CheckpointError(f"cannot resume training: {e} (To start this training afresh, "
+                              f"delete {path}.)") from None
+    ex, meta = ck.get("extra", {}), ck.get("meta", {})
+    if "step" not in meta or "history" not in ex:
+        raise CheckpointError(f"{path}: not a training work file (no step or history): it cannot "
+                              "be resumed. Pass another checkpoint= path, or delete it.")
+    (_, model), *others = models.items()
+    try:
+        load_weights(model, ck["state_dict"], path)
+        for k, m in others:
+            load_weights(m, ex["models"][k], path)
+        # work files written before the loop held several optimizers: "optimizer"/"scheduler"
+        opts = ex.get("optimizers") or ({next(iter(optimizers)): ex["optimizer"]}
+                                        if "optimizer" in ex and len(optimizers) == 1 else {})
+        for k, o in optimizers.items():
+            o.load_state_dict(opts[k])
+        scheds = ex.get("schedulers") or ({next(iter(schedulers)): ex["scheduler"]}
+                                          if "scheduler" in ex and len(schedulers) == 1 else {})
+        for k, s in schedulers.items():
+            s.load_state_dict(scheds[k])
+        if stream is not None and "data" in ex:
+            stream.load_state_dict(ex["data"])
+    except CheckpointError:
+        raise
+    except (KeyError, ValueError, RuntimeError, TypeError) as e:
+        what = f"no entry {e}" if isinstance(e, KeyError) else str(e).splitlines()[0][:200]
+        raise CheckpointError(f"{path}: cannot resume from it, it does not match this training "
+                              f"({type(e).__name__}: {what}). Delete it to start afresh, or pass "
+                              "another checkpoint= path.") from None
+    return int(meta["step"]), ex["history"]
+
+
+def train_loop(step: Callable[..., dict], batches: Iterable, steps: int,
+               models: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
+               schedulers: dict | None = None, val_fn: Callable | None = None,
+               val_every: int = 200, checkpoint: str | Path | None = None,
+               ckpt_every: int = 1000, plot: bool = True, desc: str = "training",
+               device=None) -> dict:
+    """Run ``step`` on ``steps`` batches (the total, counting steps done before a resume).
+
+    Args:
+        step: ``step(batch) -> {name: float}``, one training step (see :func:`supervised_step`,
+            :func:`gan_step`); it calls the optimizers itself.
+        batches: a DataLoader or any iterable of batches (restarted when it ends). When it, or
+            its ``dataset``, has ``state_dict``/``load_state_dict`` (``SRPatches``,
+            :class:`RandomBatches`), its position is saved with the checkpoint and restored, so
+            a resumed run sees the batches an uninterrupted run would have seen; any other
+            loader starts a new pass on resume.
+        models: name -> module, e.g. ``{"G": G, "D": D}``; the first is the one saved as the
+            checkpoint's ``state_dict``, all are saved and restored.
+        optimizers, schedulers: name -> object; schedulers are stepped once per step.
+        val_fn: called every ``val_every`` steps and at the end, in eval mode without gradients;
+            returns a number (history key ``"val"``) or a dict of numbers (keys ``"val_NAME"``).
+            Validate on held-out *training* images, never on Set5/Set14.
+        checkpoint: a work file written every ``ckpt_every`` steps and at the end; if it exists
+            when the loop starts, training resumes from it.
+        device: where batches go (default: the first model's device).
+    Returns:
+        the history ``{"step": [...], NAME: [...] for each number the step returns,
+        "val_step": [...], "val" or "val_NAME": [...], "seconds": float, "interrupted": bool}``.
+    Raises:
+        CheckpointError: the work file is empty, corrupt or does not match these models.
+        FloatingPointError: a loss became NaN/inf (the last periodic checkpoint is kept).
+    """
+    schedulers = schedulers or {}
+    first = next(iter(models.values()))
+    device = torch.device(device or next(first.parameters()).device)
+    stream = _stream_of(batches)
+    hist: dict = {"step": [], "val_step": [], "seconds": 0.0, "interrupted": False}
+    start = 0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        start, saved = _resume(checkpoint, models, optimizers, schedulers, stream)
+        hist.update(saved)
+        hist["interrupted"] = False
+        if start > steps:
+            warnings.warn(f"{checkpoint} holds {start} steps, more than the {steps} asked: "
+                          "returning it unchanged (ask for steps >= "
+                          f"{start} to continue it, or delete the file to start over).",
+                          stacklevel=2)
+        else:
+            print(f"resuming from {checkpoint} at step {start}")
+        if start >= steps:
+            for m in models.values():
+                m.eval()
+            return hist
+    stream_state = stream.state_dict() if stream is not None else None
+
+    def save(n):
+        if checkpoint is not None:
+            _save(checkpoint, n, hist, models, optimizers, schedulers, stream_state)
+
+    def validate(n):
+        for m in models.values():
+            m.eval()
+        with torch.no_grad():
+            v = val_fn()
+        vals = {f"val_{k}": float(x) for k, x in v.items()} if isinstance(v, dict) else {"val": float(v)}
+        hist["val_step"].append(n)  # appended together with the values: a Ctrl-C above adds none
+        for k, x in vals.items():
+            hist.setdefault(k, []).append(x)
+
+    # Ctrl-C while a step runs: finish the step, then stop (a second Ctrl-C stops at once).
+    # Anywhere else (validation, plotting) it stops at once; the history stays consistent.
+    flag = {"in_step": False, "stop": False}
+
+    def on_sigint(signum, frame):
+        if flag["in_step"] and not flag["stop"]:
+            flag["stop"] = True
+            print("\nCtrl-C: stopping after this step (press again to stop at once)")
+        else:
+            raise KeyboardInterrupt
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    live = LivePlot(title=desc) if plot else None
+    batch_iter = cycle(batches)
+    done, t0 = start, time.time()
+    bar = tqdm(total=steps, initial=start, desc=desc, leave=True)
+    try:
+        while done < steps and not flag["stop"]:
+            batch = to_device(next(batch_iter), device)
+            flag["in_step"] = True
+            try:
+                logs = step(batch)
+            except FloatingPointError as e:
+                raise FloatingPointError(f"step {done + 1}: {e}") from None
+            for s in schedulers.values():
+                s.step()
+            done += 1
+            hist["step"].append(done)
+            for k, v in logs.items():
+                hist.setdefault(k, []).append(float(v))
+            if stream is not None:
+                stream_state = stream.state_dict()
+            flag["in_step"] = False
+            bar.update(1)
+            if val_fn is not None and (done % val_every == 0 or done == steps):
+                validate(done)
+            if done % 10 == 0 or done == steps:
+                post = {k: f"{v[-1]:.4g}" for k, v in hist.items()
+                        if isinstance(v, list) and v and k not in ("step", "val_step")}
+                bar.set_postfix(post)
+                if live is not None:
+                    live.update(hist)
+            if checkpoint is not None and done % ckpt_every == 0:
+                save(done)
+        hist["interrupted"] = done < steps
+    except KeyboardInterrupt:
+        hist["interrupted"] = True
+    finally:
+        flag["in_step"] = False
+        bar.close()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        hist["seconds"] += time.time() - t0
+    if hist["interrupted"]:
+        print(f"interrupted at step {done}: returning the model(s) trained so far"
+              + (f" (saved to {checkpoint}; run again to resume)" if checkpoint else ""))
+    if live is not None:
+        live.update(hist, final=True)
+    save(done)
+    for m in models.values():
+        m.eval()
+    return hist
+
+
+def fit(model: nn.Module, loss_fn: Callable, loader, steps: int,
         optimizer: torch.optim.Optimizer | None = None, lr: float = 1e-3,
         scheduler=None, clip: float | None = None, val_fn: Callable[[], float] | None = None,
         val_every: int = 200, device=None, checkpoint: str | Path | None = None,
-        ckpt_every: int = 1000, plot: bool = True, desc: str = "training") -> dict:
-    """Train ``model`` for ``steps`` optimizer steps; return the history.
+        ckpt_every: int = 1000, plot: bool = True, desc: str = "training",
+        conditional: bool = False) -> dict:
+    """Train ``model`` for ``steps`` optimizer steps on batches ``(x, y)``; return the history.
+
+    ``train_loop`` with a :func:`supervised_step` (``loss_fn(model(x), y)`` -> scalar tensor).
 
     Args:
-        model: the network; moved to ``device``.
-        loss_fn: ``loss_fn(model(x), y)`` -> scalar tensor.
+        model: the network; moved to ``device`` (channels_last on CUDA).
         loader: yields (x, y) batches (repeated as often as needed).
         steps: number of optimizer steps (the total, counting steps done before a resume).
-        optimizer: default Adam(lr).
-        scheduler: a ``torch.optim.lr_scheduler`` stepped once per step (or None).
+        optimizer: default Adam(lr). scheduler: stepped once per step (or None).
         clip: clip the gradient norm to this value (VDSR uses it for its high learning rate).
         val_fn: called every ``val_every`` steps in eval mode, returns a number to plot
             (e.g. validation PSNR on held-out *training* images; never on Set5/Set14).
@@ -51,94 +396,27 @@ def fit(model: torch.nn.Module, loss_fn: Callable, loader, steps: int,
     """
     device = torch.device(device or next(model.parameters()).device)
     model.to(device)
-    cuda = device.type == "cuda"
-    if cuda:
+    if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
-    scaler = torch.amp.GradScaler("cuda", enabled=cuda)
-    hist = {"step": [], "loss": [], "val_step": [], "val": [], "seconds": 0.0, "interrupted": False}
-    start = 0
-    if checkpoint is not None and Path(checkpoint).is_file():
-        ck = load_checkpoint(checkpoint)
-        model.load_state_dict(ck["state_dict"])
-        ex = ck.get("extra", {})
-        if "optimizer" in ex:
-            optimizer.load_state_dict(ex["optimizer"])
-        if scheduler is not None and "scheduler" in ex:
-            scheduler.load_state_dict(ex["scheduler"])
-        hist.update(ex.get("history", {}))
-        hist["interrupted"] = False
-        start = int(ck["meta"].get("step", 0))
-        print(f"resuming from {checkpoint} at step {start}")
-
-    def save(step):
-        if checkpoint is None:
-            return
-        extra = {"optimizer": optimizer.state_dict(), "history": hist}
-        if scheduler is not None:
-            extra["scheduler"] = scheduler.state_dict()
-        save_checkpoint(checkpoint, model.state_dict(), name=Path(checkpoint).stem,
-                        meta={"step": step}, extra=extra)
-
-    live = LivePlot(title=desc) if plot else None
-    batches = cycle(loader)
-    t0, step = time.time(), start
-    bar = tqdm(range(start, steps), desc=desc, initial=start, total=steps, leave=True)
-    try:
-        for step in bar:
-            model.train()
-            x, y = next(batches)
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with torch.autocast(device.type, enabled=cuda):
-                loss = loss_fn(model(x), y)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"the loss became {loss.item()} at step {step}: lower the "
-                                         "learning rate or clip the gradients (clip=...)")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if clip is not None:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-            scaler.step(optimizer)
-            scaler.update()
-            if scheduler is not None:
-                scheduler.step()
-            hist["step"].append(step + 1)
-            hist["loss"].append(loss.item())
-            if val_fn is not None and ((step + 1) % val_every == 0 or step + 1 == steps):
-                model.eval()
-                with torch.no_grad():
-                    hist["val_step"].append(step + 1)
-                    hist["val"].append(float(val_fn()))
-            if (step + 1) % 10 == 0 or step + 1 == steps:
-                bar.set_postfix(loss=f"{loss.item():.4g}",
-                                **({"val": f"{hist['val'][-1]:.4g}"} if hist["val"] else {}))
-                if live is not None:
-                    live.update(hist)
-            if checkpoint is not None and (step + 1) % ckpt_every == 0:
-                save(step + 1)
-        step = steps
-    except KeyboardInterrupt:
-        hist["interrupted"] = True
-        step = hist["step"][-1] if hist["step"] else start
-        print(f"interrupted at step {step}: returning the model trained so far")
-    finally:
-        bar.close()
-    hist["seconds"] += time.time() - t0
-    if live is not None:
-        live.update(hist, final=True)
-    save(step)
-    model.eval()
+    hist = train_loop(supervised_step(model, loss_fn, optimizer, clip, conditional), loader, steps,
+                      models={"model": model}, optimizers={"optimizer": optimizer},
+                      schedulers={"scheduler": scheduler} if scheduler is not None else {},
+                      val_fn=val_fn, val_every=val_every, checkpoint=checkpoint,
+                      ckpt_every=ckpt_every, plot=plot, desc=desc, device=device)
+    hist.setdefault("loss", [])
+    hist.setdefault("val", [])
     return hist
 
 
-def train_or_load(name: str, model: torch.nn.Module, train_fn: Callable[[torch.nn.Module], dict],
-                  cfg, train: bool = False, ship: bool = True) -> tuple[torch.nn.Module, dict]:
+def train_or_load(name: str, model: nn.Module, train_fn: Callable[[nn.Module], dict],
+                  cfg, train: bool = False, ship: bool = True) -> tuple[nn.Module, dict]:
     """Load the course's checkpoint ``NAME.pt`` unless asked to train; return (model, info).
 
     Order: ``train=True`` -> always train (``train_fn(model)`` returns a history).
     Otherwise the shipped checkpoint in ``checkpoints/`` (if ``ship``), then a cached one in
-    ``cfg.data_dir/checkpoints``; when neither exists, train and cache the result.
+    ``cfg.data_dir/checkpoints``; a file that is damaged or does not fit ``model`` is skipped
+    with a warning. When none is usable, train and cache the result.
     ``info`` says where the weights came from: ``{"source": ..., "meta": ..., "history": ...}``.
     """
     shipped = Path(cfg.checkpoint_dir) / f"{name}.pt"
@@ -149,10 +427,10 @@ def train_or_load(name: str, model: torch.nn.Module, train_fn: Callable[[torch.n
                 continue
             try:
                 ck = load_checkpoint(path, name=name)
+                load_weights(model, ck["state_dict"], path)
             except CheckpointError as e:
-                print(f"WARNING: {e}\n  -> ignoring it.")
+                warnings.warn(f"{e}\n  -> ignoring it.", stacklevel=2)
                 continue
-            model.load_state_dict(ck["state_dict"])
             model.to(cfg.device).eval()
             meta = ck.get("meta", {})
             print(f"loaded the {source} checkpoint {path.name}"
@@ -165,4 +443,3 @@ def train_or_load(name: str, model: torch.nn.Module, train_fn: Callable[[torch.n
     save_checkpoint(cached, model.state_dict(), name=name, meta=meta, extra={"history": hist})
     return model.eval(), {"source": f"trained here ({cfg.profile} profile)", "meta": meta,
                           "history": hist}
-

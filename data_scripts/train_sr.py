@@ -29,10 +29,10 @@ from torch.utils.data import DataLoader
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from course_utils import setup  # noqa: E402
-from course_utils.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
+from course_utils.checkpoints import load_checkpoint, load_weights, save_checkpoint  # noqa: E402
 from course_utils.data import SRPatches, get_images, split_train_val  # noqa: E402
 from course_utils.evaluate import evaluate_images  # noqa: E402
-from course_utils.models import SHIPPED, build, run_model  # noqa: E402
+from course_utils.models import REGISTRY, build, run_model  # noqa: E402
 from course_utils.resize import imresize  # noqa: E402
 from course_utils.train import fit  # noqa: E402
 
@@ -47,20 +47,12 @@ def run_id(name: str, init_sha256: str, settings: list) -> str:
     return hashlib.sha256(repr([name, init_sha256, *settings]).encode()).hexdigest()[:10]
 
 
-# name -> (HR patch, batch, learning rate, gradient clip); SRCNN's patch is the paper's 33x33.
-DEFAULTS = {
-    "srcnn-x3": (33, 32, 1e-3, None),
-    "fsrcnn-x3": (48, 32, 1e-3, None),
-    "fsrcnn-x2": (48, 32, 1e-3, None),
-    "fsrcnn-x4": (48, 32, 1e-3, None),
-    "espcn-x3": (51, 32, 1e-3, None),
-    "vdsr": (41, 16, 1e-4, 0.4),
-}
+SR_MODELS = sorted(name for name, r in REGISTRY.items() if r["kind"] == "sr")
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("name", choices=sorted(SHIPPED))
+    p.add_argument("name", choices=SR_MODELS)
     p.add_argument("--steps", type=int, required=True, help="total optimizer steps")
     p.add_argument("--batch", type=int)
     p.add_argument("--patch", type=int, help="HR patch size (pixels)")
@@ -81,12 +73,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = setup(profile="cpu", seed=args.seed)
-    patch, batch, lr, clip = DEFAULTS[args.name]
-    patch, batch = args.patch or patch, args.batch or batch
-    lr = args.lr or lr
-    clip = args.clip if args.clip is not None else clip
-    scales = list(SHIPPED[args.name][1])
-    ilr = SHIPPED[args.name][2] == "ilr"
+    record = REGISTRY[args.name]  # its training defaults (HR patch, batch, lr, clip), scales, input
+    patch, batch = args.patch or record["train"]["patch"], args.batch or record["train"]["batch"]
+    lr = args.lr or record["train"]["lr"]
+    clip = args.clip if args.clip is not None else record["train"]["clip"]
+    scales = list(record["scales"])
+    ilr = record["input"] == "ilr"
 
     images, names, source = get_images("T91", cfg, mode="y", fallback=False)
     train, tnames, val, vnames = split_train_val(images, names, n_val=args.n_val, seed=0)
@@ -106,7 +98,7 @@ def main(argv=None) -> int:
         init_path = cfg.checkpoint_dir / f"{args.init}.pt"
         ck = load_checkpoint(init_path, name=args.init)
         init_sha256 = hashlib.sha256(init_path.read_bytes()).hexdigest()
-        model.load_state_dict(ck["state_dict"])  # same shapes (FSRCNN: only the stride differs)
+        load_weights(model, ck["state_dict"], init_path)  # same shapes (FSRCNN: only the stride differs)
         if args.init == args.name:  # continue training the whole network
             prev_steps, prev_seconds = int(ck["meta"]["steps"]), float(ck["meta"]["seconds"])
             prev_command = ck["meta"].get("command")
@@ -160,9 +152,10 @@ def main(argv=None) -> int:
                      + (f", T91 also shrunk by {args.rescale}" if args.rescale else "")
                      + note_init + "; not the paper's schedule"),
             "val_psnr": round(val_psnr, 3), "val_images": vnames, "scales": scales,
-            "arch": SHIPPED[args.name][0]}
+            "arch": record["description"]}
     out = (args.out or cfg.checkpoint_dir) / f"{args.name}.pt"
-    digest = save_checkpoint(out, model.state_dict(), name=args.name, meta=meta)
+    digest = save_checkpoint(out, model.state_dict(), name=args.name, meta=meta,
+                             half=record["storage"] == "float16")
     print(f"wrote {out} sha256 {digest}\n  {meta}\n  (this run: {time.time() - t0:.0f} s)")
     return 0
 

@@ -9,9 +9,11 @@ import pytest
 import torch
 
 from course_utils.checkpoints import load_checkpoint, save_checkpoint
-from course_utils.evaluate import METHODS, PAPER, evaluate_images
-from course_utils.models import (ESPCN, FSRCNN, SHIPPED, SRCNN, VDSR, build, count_parameters,
-                                 count_weights, run_model, sr_method, srcnn_border)
+from course_utils.evaluate import METHODS, PAPER, ScaleNotSupported, evaluate_images
+from course_utils.models import (ESPCN, FSRCNN, REGISTRY, SRCNN, VDSR, build, count_parameters,
+                                 count_weights, models_table, run_model, sr_method, srcnn_border)
+
+SR_MODELS = sorted(n for n, r in REGISTRY.items() if r["kind"] == "sr")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,11 +93,11 @@ def test_vdsr_receptive_field_is_2d_plus_1():
     assert int(rows.max() - rows.min() + 1) == 2 * depth + 1
 
 
-@pytest.mark.parametrize("name", sorted(SHIPPED))
+@pytest.mark.parametrize("name", SR_MODELS)
 def test_run_model_returns_hr_size(name):
     torch.manual_seed(0)
     net = build(name).eval()
-    for s in SHIPPED[name][1]:
+    for s in REGISTRY[name]["scales"]:
         lr = torch.rand(1, 1, 9, 10, dtype=torch.float64)
         with torch.no_grad():
             out = run_model(name, net, lr, s)
@@ -132,7 +134,7 @@ def test_checkpoint_round_trip_and_method(tmp_path):
     hr = torch.rand(1, 1, 24, 27)
     r = evaluate_images(method, [hr], 3)
     assert r["images"] == 1 and r["psnr"] > 0
-    with pytest.raises(ValueError, match="trained for"):
+    with pytest.raises(ScaleNotSupported):
         method(torch.rand(1, 1, 8, 8), 2)
 
 
@@ -143,17 +145,70 @@ def test_missing_checkpoint_says_what_to_do(tmp_path):
         method(torch.rand(1, 1, 8, 8), 2)
 
 
-@pytest.mark.parametrize("name", sorted(SHIPPED))
+@pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_shipped_checkpoint_loads_and_is_labelled(name):
     path = ROOT / "checkpoints" / f"{name}.pt"
-    if not path.is_file():
-        pytest.skip(f"{path.name} not present")
+    assert path.is_file(), f"{path.name}: every registered model ships its checkpoint"
     ck = load_checkpoint(path, name=name)
     build(name).load_state_dict(ck["state_dict"])
-    assert path.stat().st_size < 5_000_000
-    for key in ("command", "steps", "seconds", "note", "val_psnr"):
+    keys = ("command", "steps", "seconds", "note") + (("val_psnr",) if REGISTRY[name]["kind"] == "sr" else ())
+    for key in keys:
         assert key in ck["meta"], key
     assert "extra" not in ck  # weights and meta only
+    assert ck.get("stored", "float32") == REGISTRY[name]["storage"]
+
+
+def test_every_shipped_checkpoint_is_registered():
+    files = {p.stem for p in (ROOT / "checkpoints").glob("*.pt")}
+    assert files == set(REGISTRY)
+
+
+def test_shipped_checkpoints_fit_the_size_budget():
+    from course_utils.checkpoints import MAX_FILE_BYTES, MAX_TOTAL_BYTES, budget_problems
+    assert budget_problems(ROOT / "checkpoints") == []
+    sizes = [p.stat().st_size for p in (ROOT / "checkpoints").glob("*.pt")]
+    assert max(sizes) <= MAX_FILE_BYTES and sum(sizes) <= MAX_TOTAL_BYTES
+
+
+def test_size_budget_catches_a_big_file_and_a_big_total(tmp_path):
+    from course_utils.checkpoints import budget_problems
+    (tmp_path / "a.pt").write_bytes(b"x" * 900)
+    (tmp_path / "b.pt").write_bytes(b"x" * 400)
+    assert budget_problems(tmp_path, max_file=1000, max_total=2000) == []
+    problems = budget_problems(tmp_path, max_file=800, max_total=1200)
+    assert len(problems) == 2 and "a.pt" in problems[0] and "total" in problems[1]
+
+
+def test_registry_records_are_complete_and_build_their_models():
+    for name, r in REGISTRY.items():
+        assert {"builder", "kind", "scales", "input", "channels", "stochastic", "storage",
+                "description", "paper", "train"} <= set(r), name
+        assert isinstance(build(name), torch.nn.Module)
+        for (ds, s), (psnr, ssim, src) in r["paper"].items():
+            assert s in r["scales"] and src and 20 < psnr < 45
+            assert PAPER[(name, ds, s)] == (psnr, ssim, src)
+
+
+def test_checkpoints_readme_shows_the_registry():
+    assert models_table() in (ROOT / "checkpoints" / "README.md").read_text(), (
+        "checkpoints/README.md is out of date: paste the output of "
+        "`python -m course_utils.checkpoints` into it")
+
+
+def test_dcgan_classes_load_the_shipped_generator_and_match_notebook_02_names():
+    from course_utils.models import DCGANDiscriminator, DCGANGenerator, dcgan_init
+    ck = load_checkpoint(ROOT / "checkpoints" / "dcgan-mnist.pt", name="dcgan-mnist")
+    G = DCGANGenerator()
+    G.load_state_dict(ck["state_dict"])
+    G.eval()
+    with torch.no_grad():
+        x = G(torch.randn(4, 64, generator=torch.Generator().manual_seed(0)))
+    assert x.shape == (4, 1, 28, 28) and x.abs().max() <= 1 and x.std() > 0.1
+    D = DCGANDiscriminator()
+    D.apply(dcgan_init)
+    assert D(x).shape == (4,)
+    w = [m.weight for m in D.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(abs(v.std().item() - 0.02) < 0.005 for v in w)
 
 
 def test_cli_json_for_a_shipped_model():
@@ -193,7 +248,7 @@ def test_benchmark_marks_targets_from_the_numbers():
 
 
 # ---- data_scripts/train_sr.py: continuations never resume another run's work file --------------
-TRAIN_MIRROR = ROOT.parent / "shared" / "datasets"
+TRAIN_MIRROR = Path(os.environ.get("COURSE_DATA_MIRROR") or ROOT.parent / "shared" / "datasets")
 
 
 def _train_sr(tmp_path, *args):
