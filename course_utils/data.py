@@ -28,7 +28,10 @@ __all__ = ["warn_once", "record_data_source", "read_data_log", "check_data_log",
 BUILTIN_EVAL = ["astronaut", "coffee", "chelsea", "rocket", "camera"]
 BUILTIN_TRAIN = ["china", "flower", "motorcycle", "immunohistochemistry", "coins", "moon",
                  "page", "text", "hubble"]
-_FALLBACK = {"Set5": BUILTIN_EVAL, "Set14": BUILTIN_EVAL, "T91": BUILTIN_TRAIN}
+# Paintings' stand-in (notebooks 09-10): colourful, textured built-ins, not paintings.
+BUILTIN_STYLES = ["immunohistochemistry", "hubble"]
+_FALLBACK = {"Set5": BUILTIN_EVAL, "Set14": BUILTIN_EVAL, "T91": BUILTIN_TRAIN,
+             "styles": BUILTIN_STYLES}
 _said: set[str] = set()
 
 

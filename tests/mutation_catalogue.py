@@ -342,3 +342,42 @@ HIDDEN_CATALOGUE["07_fsrcnn"] = [
 # ---------------------------------------------------------------------------------------------
 # 08-11
 # ---------------------------------------------------------------------------------------------
+# 09 · Gatys style transfer
+CATALOGUE["09_gatys"] = [
+    # 9.1 the Gram matrix
+    Mutation("ex09-1", "no normalisation (the lecture's raw sum)",
+             "return fm @ fm.transpose(1, 2) / (c * h * w)", "return fm @ fm.transpose(1, 2)"),
+    Mutation("ex09-1", "divided by H*W only (a mean over pixels, not C*H*W)",
+             "/ (c * h * w)", "/ (h * w)"),
+    Mutation("ex09-1", "F^T F (pixels x pixels) instead of F F^T",
+             "fm @ fm.transpose(1, 2)", "fm.transpose(1, 2) @ fm"),
+    Mutation("ex09-1", "batch dimension forgotten (the lecture's view(C, W*H))",
+             "fm = f.reshape(n, c, h * w)", "fm = f.reshape(c, h * w)"),
+    Mutation("ex09-1", "centred features (a covariance matrix, as the lecture's word suggests)",
+             "fm = f.reshape(n, c, h * w)",
+             "fm = f.reshape(n, c, h * w)\n    fm = fm - fm.mean(dim=2, keepdim=True)"),
+    # 9.2 Gatys' objective
+    Mutation("ex09-2", "alpha and beta swapped",
+             "return alpha * content + beta * style", "return beta * content + alpha * style"),
+    Mutation("ex09-2", "only the last style layer kept (the sum overwritten)",
+             "style = style + ((gram_matrix", "style = ((gram_matrix"),
+    Mutation("ex09-2", "content term not normalised by ||VGG^l(y_c)||^2",
+             "content = ((fx[layer] - fc[layer]) ** 2).sum() / (fc[layer] ** 2).sum()",
+             "content = ((fx[layer] - fc[layer]) ** 2).sum()"),
+    Mutation("ex09-2", "style terms not normalised by ||G^j(y_s)||_F^2",
+             "** 2).sum() / (g_s ** 2).sum()", "** 2).sum()"),
+    Mutation("ex09-2", "the style sum runs over the layers of fx (also the content layer)",
+             "for name, g_s in grams_s.items():",
+             "for name in fx:\n        g_s = grams_s[name]"),
+    Mutation("ex09-2", "the content layer hard-coded to Gatys' relu4_2",
+             "content = ((fx[layer] - fc[layer]) ** 2).sum() / (fc[layer] ** 2).sum()",
+             "content = ((fx['relu4_2'] - fc['relu4_2']) ** 2).sum() / (fc['relu4_2'] ** 2).sum()"),
+]
+HIDDEN_CATALOGUE["09_gatys"] = [
+    Mutation("ex09-1", "detached Gram matrix (no gradient reaches the pixels)",
+             find="return fm @ fm.transpose(1, 2) / (c * h * w)",
+             replace="return (fm @ fm.transpose(1, 2) / (c * h * w)).detach()"),
+    Mutation("ex09-2", "detached loss (no gradient reaches the pixels)",
+             find="return alpha * content + beta * style",
+             replace="return (alpha * content + beta * style).detach()"),
+]

@@ -40,7 +40,8 @@ def test_catalogue_is_well_formed(path):
     missing, bad = [], []
     nb = json.loads(path.read_text())
     cells = {c.get("id"): c for c in nb["cells"]}
-    exercises = [c["id"] for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+    exercises = [c["id"] for c in nb["cells"] if c["cell_type"] == "code"
+                 and c.get("metadata", {}).get("nbgrader", {}).get("solution")]
     entries = CATALOGUE.get(path.stem, [])
     for ex in exercises:
         if sum(m.exercise == ex for m in entries) < 2:
