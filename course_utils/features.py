@@ -136,6 +136,16 @@ def _names(layers) -> tuple[str, ...]:
     return tuple(dict.fromkeys([layers] if isinstance(layers, str) else layers))
 
 
+def _known_names(layers, arch: str) -> tuple[str, ...]:
+    """``_names(layers)``, refused with the list of valid names unless all are layers of ``arch``."""
+    names = layer_names(arch)
+    wanted = _names(layers)
+    unknown = [name for name in wanted if name not in names]
+    if unknown or not wanted:
+        raise KeyError(f"unknown {_NAMES[arch]} layers {unknown}; names are {names}")
+    return wanted
+
+
 def _wanted(requested, available: tuple[str, ...]) -> list[str]:
     layers = available if requested is None else _names(requested)
     missing = [name for name in layers if name not in available]
@@ -160,10 +170,7 @@ class VGGFeatures(nn.Module):
                  source: str | None = None):
         super().__init__()
         names = layer_names(arch)
-        self.layers = _names(layers)
-        unknown = [name for name in self.layers if name not in names]
-        if unknown or not self.layers:
-            raise KeyError(f"unknown {_NAMES[arch]} layers {unknown}; names are {names}")
+        self.layers = _known_names(layers, arch)
         last = max(names.index(name) for name in self.layers)
         self.body = build_vgg(arch, upto=names[last])  # nothing beyond the deepest layer
         self.names = names[:last + 1]
@@ -217,11 +224,7 @@ class RandomFeatures(nn.Module):
                  kernels: tuple[int, ...] = RANDOM_KERNELS, channels: int = RANDOM_CHANNELS,
                  pooled: bool = True):
         super().__init__()
-        names = layer_names(arch)
-        self.layers = _names(layers)
-        unknown = [name for name in self.layers if name not in names]
-        if unknown or not self.layers:
-            raise KeyError(f"unknown {_NAMES[arch]} layers {unknown}; names are {names}")
+        self.layers = _known_names(layers, arch)
         self.arch, self.seed, self.kernels, self.pooled = arch, seed, tuple(kernels), pooled
         self.imagenet = False
         self.source = "features: random multi-scale (offline)"

@@ -57,20 +57,6 @@ def test_fit_learns_and_resumes(tmp_path):
     assert h2["step"][0] == 1 and h2["step"][-1] == 160 and len(h2["step"]) == 160
 
 
-def test_fit_stops_cleanly_on_keyboard_interrupt():
-    model, loader = _tiny_problem()
-    calls = {"n": 0}
-
-    def loss(pred, y):
-        calls["n"] += 1
-        if calls["n"] == 7:
-            raise KeyboardInterrupt
-        return torch.nn.functional.mse_loss(pred, y)
-
-    h = fit(model, loss, loader, steps=100, plot=False)
-    assert h["interrupted"] and len(h["loss"]) == 6
-
-
 def test_fit_clips_gradients():
     model, loader = _tiny_problem()
     seen = []
