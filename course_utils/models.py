@@ -258,7 +258,28 @@ REGISTRY: dict[str, dict] = {
         "description": "DCGAN generator (nz 64, ch 32) for 28x28 MNIST digits in [-1, 1]",
         "paper": {},
         "train": {"batch": 64, "lr": 2e-4, "betas": (0.5, 0.999), "nz": 64}},
+    "pixelcnn-sr-digits": {
+        "builder": lambda: _pixelcnn().digits_model(), "kind": "pixel-sr", "scales": (4,),
+        "input": "lr", "channels": "gray", "stochastic": True, "storage": "float32",
+        "description": "pixel recursive SR (gated PixelCNN prior + conditioning ResNet), MNIST "
+                       "7x7 -> 28x28, 4 grey levels",
+        "paper": {},
+        "train": {"steps": 1200, "batch": 32, "lr": 1e-3}},
+    "pixelcnn-digits-prior": {
+        "builder": lambda: _pixelcnn().GatedPixelCNN(K=_pixelcnn().DIGITS["K"],
+                                                      **_pixelcnn().DIGITS["prior"]),
+        "kind": "prior", "scales": (), "input": "none", "channels": "gray", "stochastic": True,
+        "storage": "float32",
+        "description": "the same gated PixelCNN prior trained alone (no LR image), 28x28 MNIST, 4 levels",
+        "paper": {},
+        "train": {"steps": 1200, "batch": 32, "lr": 1e-3}},
 }
+
+
+def _pixelcnn():
+    """course_utils.pixelcnn, imported when a PixelCNN record is built (notebook 11)."""
+    from . import pixelcnn
+    return pixelcnn
 
 
 def build(name: str) -> nn.Module:

@@ -381,3 +381,33 @@ HIDDEN_CATALOGUE["09_gatys"] = [
              find="return alpha * content + beta * style",
              replace="return (alpha * content + beta * style).detach()"),
 ]
+
+# 11 · Pixel recursive super-resolution (PixelCNN)
+CATALOGUE["11_pixelcnn_sr"] = [
+    Mutation("ex11-1", "the whole centre row is open (future pixels right of the centre)",
+             find="mask[c, :c] = 1", replace="mask[c, :] = 1"),
+    Mutation("ex11-1", "mask A includes the centre (off by one in the centre row)",
+             find="mask[c, :c] = 1", replace="mask[c, :c + 1] = 1"),
+    Mutation("ex11-1", "masks A and B swapped",
+             find='if kind == "B":', replace='if kind == "A":'),
+    Mutation("ex11-1", "the row below is open too (rows above *and below* the centre)",
+             find="mask[:c, :] = 1", replace="mask[:c, :] = 1\n    mask[c + 1:, :] = 1"),
+    Mutation("ex11-1", "only the upper-left quadrant (rows above cut at the centre column)",
+             find="mask[:c, :] = 1", replace="mask[:c, :c + 1] = 1"),
+    Mutation("ex11-1", "mask transposed (columns before the centre instead of rows)",
+             find="return mask", replace="return mask.T"),
+    Mutation("ex11-2", "gate halves swapped: sigmoid(first) * tanh(second)",
+             find="torch.tanh(a) * torch.sigmoid(b)", replace="torch.sigmoid(a) * torch.tanh(b)"),
+    Mutation("ex11-2", "ReLU instead of tanh in the gate",
+             find="torch.tanh(a) * torch.sigmoid(b)", replace="torch.relu(a) * torch.sigmoid(b)"),
+    Mutation("ex11-2", "channels split along the width instead of dim=1",
+             find="h.chunk(2, dim=1)", replace="h.chunk(2, dim=-1)"),
+    Mutation("ex11-2", "shifted up instead of down",
+             find="F.pad(v, (0, 0, 1, 0))[:, :, :-1, :]", replace="F.pad(v, (0, 0, 0, 1))[:, :, 1:, :]"),
+    Mutation("ex11-2", "no shift (the vertical stack leaks the current row)",
+             find="F.pad(v, (0, 0, 1, 0))[:, :, :-1, :]", replace="v"),
+    Mutation("ex11-2", "shifted right (columns) instead of down",
+             find="F.pad(v, (0, 0, 1, 0))[:, :, :-1, :]", replace="F.pad(v, (1, 0, 0, 0))[..., :-1]"),
+    Mutation("ex11-2", "shifted two rows down",
+             find="F.pad(v, (0, 0, 1, 0))[:, :, :-1, :]", replace="F.pad(v, (0, 0, 2, 0))[:, :, :-2, :]"),
+]

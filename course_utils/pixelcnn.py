@@ -1,0 +1,282 @@
+"""PixelCNNs for notebook 11 (pixel recursive super-resolution).
+
+* ``causal_mask(k, kind)``: the reference mask of a k x k masked convolution (``"A"``: the pixels
+  before the centre in raster order; ``"B"``: the same plus the centre).
+* ``MaskedConv2d``: a convolution whose kernel is multiplied by such a mask.
+* ``PlainPixelCNN``: mask A then mask B layers (van den Oord et al. 2016a), with its blind spot.
+* ``GatedPixelCNN``: vertical and horizontal stacks with tanh x sigmoid gates (van den Oord et al.
+  2016b), no blind spot. The shift of the vertical stack and the gate are arguments, so that the
+  notebook can plug in the student's versions.
+* ``CondResNet``: the conditioning network on the LR image (Dahl et al. 2017), upsampled by
+  pixel shuffle to K logits per HR pixel.
+* ``PixelSR``: prior + conditioning, logits added; ``pixel_sr_losses``; ``sample``.
+* ``receptive_field(net, x, i, j)``: |d out[i, j] / d x|, the pixels an output depends on.
+
+Images: (N, 1, H, W) float in [0, 1], quantised to K levels ``0, 1/(K-1), ..., 1``; class targets
+(N, H, W) int64 in 0..K-1; logits (N, K, H, W).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["causal_mask", "MaskedConv2d", "PlainPixelCNN", "down_shift", "right_shift", "gate",
+           "GatedLayer", "GatedPixelCNN", "CondResNet", "PixelSR", "quantise", "to_levels",
+           "pixel_sr_losses", "bits_per_dim", "prior_window", "sample", "DIGITS", "digits_model", "receptive_field"]
+
+
+def causal_mask(k: int, kind: str) -> torch.Tensor:
+    """(k, k) float mask: 1 where a k x k kernel may look. k odd; kind "A" or "B".
+
+    Raster order: the rows above the centre, and in the centre row the pixels left of the centre
+    (kind "A"), plus the centre itself (kind "B").
+    """
+    if k % 2 != 1 or kind not in ("A", "B"):
+        raise ValueError(f"causal_mask needs an odd k and kind 'A' or 'B', got k={k}, kind={kind!r}")
+    idx = torch.arange(k * k).reshape(k, k)           # raster index of each kernel position
+    centre = (k * k) // 2
+    return ((idx < centre) | ((idx == centre) & (kind == "B"))).float()
+
+
+class MaskedConv2d(nn.Conv2d):
+    """A 'same'-padded k x k convolution whose kernel is multiplied by ``mask_fn(k, kind)``."""
+
+    def __init__(self, cin: int, cout: int, k: int, kind: str, mask_fn: Callable = causal_mask):
+        super().__init__(cin, cout, k, padding=k // 2)
+        self.register_buffer("mask", torch.as_tensor(mask_fn(k, kind), dtype=torch.float32).reshape(1, 1, k, k))
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight * self.mask.to(self.weight.dtype), self.bias, padding=self.padding)
+
+
+class PlainPixelCNN(nn.Module):
+    """One mask-A layer, then ``layers - 1`` mask-B layers, ReLU between, 1x1 to ``K`` logits."""
+
+    def __init__(self, channels: int = 16, layers: int = 5, k: int = 3, K: int = 4,
+                 mask_fn: Callable = causal_mask):
+        super().__init__()
+        convs = [MaskedConv2d(1, channels, k, "A", mask_fn)]
+        convs += [MaskedConv2d(channels, channels, k, "B", mask_fn) for _ in range(layers - 1)]
+        self.convs = nn.ModuleList(convs)
+        self.out = nn.Conv2d(channels, K, 1)
+
+    def forward(self, x):
+        for c in self.convs:
+            x = F.relu(c(x))
+        return self.out(x)
+
+
+def down_shift(v: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> same shape, moved one row down: row i holds row i-1, row 0 is zero."""
+    return F.pad(v, (0, 0, 1, 0))[..., :-1, :]
+
+
+def right_shift(h: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> same shape, moved one column right: column j holds j-1, column 0 is zero."""
+    return F.pad(h, (1, 0, 0, 0))[..., :, :-1]
+
+
+def gate(h: torch.Tensor) -> torch.Tensor:
+    """(N, 2C, H, W) -> (N, C, H, W): tanh(first C channels) * sigmoid(last C channels)."""
+    a, b = h.chunk(2, dim=1)
+    return torch.tanh(a) * torch.sigmoid(b)
+
+
+class GatedLayer(nn.Module):
+    """One gated layer: a vertical stack (rows <= i) and a horizontal stack (row i, columns <= j).
+
+    The vertical features reach the horizontal stack through ``shift`` (one row down), so the
+    horizontal stack at (i, j) sees rows < i from the vertical stack and row i, columns < j (first
+    layer) or <= j (later layers, whose inputs are already causal) from itself.
+    """
+
+    def __init__(self, cin: int, c: int, k: int = 3, first: bool = False,
+                 shift: Callable = down_shift, gate_fn: Callable = gate):
+        super().__init__()
+        self.k, self.first, self.shift, self.gate_fn = k, first, shift, gate_fn
+        self.v = nn.Conv2d(cin, 2 * c, (k // 2 + 1, k))
+        self.h = nn.Conv2d(cin, 2 * c, (1, k // 2 + 1))
+        self.v2h = nn.Conv2d(2 * c, 2 * c, 1)
+        self.h_out = nn.Conv2d(c, c, 1)
+
+    def forward(self, v, h):
+        p = self.k // 2
+        vf = self.v(F.pad(v, (p, p, p, 0)))                 # output row i: input rows i-p .. i
+        hin = right_shift(h) if self.first else h           # first layer: exclude the pixel itself
+        hf = self.h(F.pad(hin, (p, 0, 0, 0))) + self.v2h(self.shift(vf))
+        h_new = self.h_out(self.gate_fn(hf))
+        return self.gate_fn(vf), (h_new if self.first else h + h_new)
+
+
+class GatedPixelCNN(nn.Module):
+    """Gated PixelCNN over a 1-channel image: ``layers`` gated layers, then ReLU-1x1 to K logits.
+
+    No conditioning input: Dahl et al. add the conditioning network's logits to its output.
+    """
+
+    def __init__(self, channels: int = 32, layers: int = 5, k: int = 3, K: int = 4,
+                 shift: Callable = down_shift, gate_fn: Callable = gate):
+        super().__init__()
+        self.layers = nn.ModuleList([GatedLayer(1 if i == 0 else channels, channels, k, i == 0, shift, gate_fn)
+                                     for i in range(layers)])
+        self.out = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.ReLU(),
+                                 nn.Conv2d(channels, K, 1))
+
+    def features(self, x):
+        """The horizontal stack's last hidden state (N, C, H, W): causal, no ReLU yet."""
+        v = h = x - 0.5
+        for layer in self.layers:
+            v, h = layer(v, h)
+        return h
+
+    def forward(self, x):
+        return self.out(self.features(x))
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(c, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=1)
+        self.n1, self.n2 = nn.BatchNorm2d(c), nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        return x + self.n2(self.c2(F.relu(self.n1(self.c1(x)))))
+
+
+class CondResNet(nn.Module):
+    """The conditioning network: LR (N, 1, h, w) -> K logits per HR pixel (N, K, h*s, w*s).
+
+    A 3x3 convolution, ``blocks`` residual blocks (conv-BN-ReLU-conv-BN) at the LR size, then for
+    each factor 2 of the scale a 3x3 convolution and a pixel shuffle (Shi et al. 2016), and a 1x1
+    convolution to K logits. ``scale`` must be a power of 2.
+    """
+
+    def __init__(self, scale: int = 4, channels: int = 32, blocks: int = 4, K: int = 4):
+        super().__init__()
+        n_up = int(round(math.log2(scale)))
+        if 2 ** n_up != scale:
+            raise ValueError(f"CondResNet needs a power-of-2 scale, got {scale}")
+        self.inp = nn.Conv2d(1, channels, 3, padding=1)
+        self.blocks = nn.Sequential(*[_ResBlock(channels) for _ in range(blocks)])
+        up = []
+        for _ in range(n_up):
+            up += [nn.Conv2d(channels, 4 * channels, 3, padding=1), nn.PixelShuffle(2), nn.ReLU()]
+        self.up = nn.Sequential(*up)
+        self.out = nn.Conv2d(channels, K, 1)
+
+    def forward(self, lr):
+        return self.out(self.up(self.blocks(self.inp(lr - 0.5))))
+
+
+class PixelSR(nn.Module):
+    """Pixel recursive SR (Dahl et al. 2017): logits = prior(HR) + conditioning(LR).
+
+    ``forward(hr, lr)`` returns ``(prior_logits + cond_logits, cond_logits)``, each (N, K, H, W):
+    the first models p(y_i | x, y_<i), the second p(y_i | x) alone.
+    """
+
+    def __init__(self, prior: nn.Module, cond: nn.Module):
+        super().__init__()
+        self.prior, self.cond = prior, cond
+
+    def forward(self, hr, lr):
+        c = self.cond(lr)
+        return self.prior(hr) + c, c
+
+
+# The recipe of the course's digits model (MNIST 28x28, LR 7x7, K = 4 levels): the cpu profile of
+# notebook 11 and data_scripts/train_pixelsr.py (checkpoints/pixelcnn-sr-digits.pt).
+DIGITS = {"K": 4, "scale": 4, "prior": {"channels": 24, "layers": 5}, "cond": {"channels": 32, "blocks": 2},
+          "batch": 32, "lr": 1e-3}
+
+
+def digits_model(prior: dict | None = None, cond: dict | None = None) -> PixelSR:
+    """A PixelSR for MNIST digits (K and scale of ``DIGITS``; sizes default to ``DIGITS``'s)."""
+    return PixelSR(GatedPixelCNN(K=DIGITS["K"], **(prior or DIGITS["prior"])),
+                   CondResNet(DIGITS["scale"], K=DIGITS["K"], **(cond or DIGITS["cond"])))
+
+
+def to_levels(x: torch.Tensor, K: int) -> torch.Tensor:
+    """(N, 1, H, W) in [0, 1] -> (N, H, W) int64 classes 0..K-1 (nearest level)."""
+    return (x[:, 0] * (K - 1)).round().clamp(0, K - 1).long()
+
+
+def quantise(x: torch.Tensor, K: int) -> torch.Tensor:
+    """x in [0, 1] rounded to the nearest of K levels 0, 1/(K-1), ..., 1 (same shape)."""
+    return to_levels(x, K)[:, None].float() / (K - 1)
+
+
+def pixel_sr_losses(model: PixelSR, hr: torch.Tensor, lr: torch.Tensor, K: int) -> dict:
+    """The training loss of Dahl et al.: CE(prior + cond) + CE(cond), in nats per pixel.
+
+    Returns a dict of scalar tensors: ``loss`` (the sum), ``ce_both``, ``ce_cond``.
+    """
+    y = to_levels(hr, K)
+    both, cond = model(hr, lr)
+    ce_both, ce_cond = F.cross_entropy(both, y), F.cross_entropy(cond, y)
+    return {"loss": ce_both + ce_cond, "ce_both": ce_both, "ce_cond": ce_cond}
+
+
+def bits_per_dim(logits: torch.Tensor, hr: torch.Tensor, K: int) -> float:
+    """Mean negative log-likelihood of the quantised ``hr`` under ``logits``, in bits per pixel."""
+    return F.cross_entropy(logits.double(), to_levels(hr, K)).item() / math.log(2)
+
+
+def prior_window(prior: GatedPixelCNN) -> int:
+    """Rows of y a GatedPixelCNN needs to compute row i exactly: rows i-L*(k//2)-1 .. i.
+
+    Output row i depends on the input rows down to i - L*(k//2) - 1 (L layers of k//2 rows each,
+    plus the one-row shift); the zero padding of a window cut there corrupts the vertical stack
+    by the same number of rows, which stays above row i - 1. So L*(k//2) + 2 rows suffice.
+    """
+    L = len(prior.layers)
+    return L * (prior.layers[0].k // 2) + 2
+
+
+@torch.no_grad()
+def sample(model: PixelSR, lr: torch.Tensor, K: int, temperature: float = 1.0,
+           generator: torch.Generator | None = None, scale: int = 4,
+           window: int | None = None) -> torch.Tensor:
+    """Draw HR images pixel by pixel in raster order.
+
+    p(y_i | x, y_<i) = softmax((prior + cond logits)_i / temperature); ``temperature == 0``
+    takes the most likely level. The draws use ``generator`` only (same seed, same samples).
+    ``window=None``: the naive sampler, one pass of the prior over the whole image per pixel.
+    ``window=n``: the prior only sees the last n rows up to the current one (exact when n >=
+    :func:`prior_window`; a cheaper pass, the same samples).
+    Returns (N, 1, h*scale, w*scale) in [0, 1] on K levels.
+    """
+    model.eval()
+    n, _, h, w = lr.shape
+    H, W = h * scale, w * scale
+    cond = model.cond(lr)
+    y = torch.zeros(n, 1, H, W, device=lr.device)
+    levels = torch.arange(K, device=lr.device, dtype=y.dtype) / (K - 1)
+    for i in range(H):
+        r0 = 0 if window is None else max(0, i + 1 - window)
+        for j in range(W):
+            logits = model.prior(y[:, :, r0:i + 1])[:, :, i - r0, j] + cond[:, :, i, j]
+            if temperature == 0:
+                k = logits.argmax(1)
+            else:
+                p = torch.softmax(logits.double() / temperature, 1)
+                k = torch.multinomial(p, 1, generator=generator)[:, 0]
+            y[:, 0, i, j] = levels[k]
+    return y
+
+
+def receptive_field(net: Callable, x: torch.Tensor, i: int, j: int) -> torch.Tensor:
+    """|d sum_k out[0, k, i, j] / d x[0, 0]|: (H, W), nonzero where output (i, j) looks.
+
+    ``net`` maps (1, 1, H, W) -> (1, C, H, W) (a network, or e.g. ``GatedPixelCNN.features``:
+    the ReLUs of an output head can hide dependencies of a small random network). Computed in float64 on a copy of ``x``, so exact
+    zeros mean "does not depend on".
+    """
+    x = x.detach().double().clone().requires_grad_(True)
+    out = net(x)
+    out[0, :, i, j].sum().backward()
+    return x.grad[0, 0].abs()
