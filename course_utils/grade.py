@@ -320,8 +320,13 @@ class Kernel:
         self.km = KernelManager(kernel_name="python3")
         self.km.start_kernel(cwd=str(cwd), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.kc = self.km.client()
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=120)
+        try:
+            self.kc.start_channels()
+            self.kc.wait_for_ready(timeout=120)
+        except BaseException:  # a kernel that never became ready is not left running
+            self.kc.stop_channels()
+            self.km.shutdown_kernel(now=True)
+            raise
         self.alive = True
         self.grace = grace
 
@@ -498,7 +503,11 @@ MAX_RESTARTS = 2  # kernels a submission may lose before the rest of it is given
 
 def _start(work: Path, options: Options) -> Kernel:
     kernel = Kernel(work, _kernel_env(options), options.grace)
-    kernel.run(_preamble(options), 60, options.max_output)
+    limit = kernel.run(_preamble(options), 60, options.max_output)
+    if limit.status != "ok":  # never grade without the memory limit the instructor asked for
+        kernel.shutdown()
+        raise RuntimeError(f"could not set the kernel's memory limit of {options.memory_mb} MB "
+                           f"({limit.ename}: {limit.evalue}); choose another --memory")
     return kernel
 
 

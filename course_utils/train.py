@@ -440,6 +440,10 @@ def train_or_load(name: str, model: nn.Module, train_fn: Callable[[nn.Module], d
     hist = train_fn(model)
     meta = {"profile": cfg.profile, "steps": hist["step"][-1] if hist.get("step") else 0,
             "seconds": round(hist.get("seconds", 0.0), 1)}
+    if hist.get("interrupted"):  # never cache a half-trained model as if it were the checkpoint
+        print(f"training was interrupted at step {meta['steps']}: {cached.name} not written")
+        return model.eval(), {"source": f"trained here, interrupted ({cfg.profile} profile)",
+                              "meta": meta, "history": hist}
     save_checkpoint(cached, model.state_dict(), name=name, meta=meta, extra={"history": hist})
     return model.eval(), {"source": f"trained here ({cfg.profile} profile)", "meta": meta,
                           "history": hist}

@@ -140,6 +140,27 @@ def test_train_or_load_trains_then_loads(tmp_path):
     assert torch.equal(m2.weight, m1.weight)
 
 
+def test_train_or_load_does_not_cache_an_interrupted_training(tmp_path):
+    cfg = setup(profile="ci", quiet=True)
+    cfg.data_dir, cfg.checkpoint_dir = tmp_path / "data", tmp_path / "shipped"
+    model, loader = _tiny_problem()
+    calls = {"n": 0}
+
+    def stop_at_5(pred, y):  # Ctrl-C in the 5th step
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return torch.nn.functional.mse_loss(pred, y)
+
+    _, info = train_or_load("lin", model, lambda m: fit(m, stop_at_5, loader, steps=20, plot=False), cfg)
+    assert "interrupted" in info["source"] and info["meta"]["steps"] == 4
+    assert not (tmp_path / "data" / "checkpoints" / "lin.pt").exists()
+    # the next call trains again instead of loading the half-trained model
+    _, info2 = train_or_load("lin", torch.nn.Linear(4, 1),
+                             lambda m: fit(m, torch.nn.functional.mse_loss, loader, steps=20, plot=False), cfg)
+    assert info2["source"].startswith("trained here (") and (tmp_path / "data" / "checkpoints" / "lin.pt").is_file()
+
+
 def test_checks_fail_on_wrong_answers():
     checks.check_close(torch.ones(3), torch.ones(3))
     with pytest.raises(checks.CheckFailed, match="differs"):

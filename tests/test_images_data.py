@@ -361,10 +361,15 @@ def test_sigterm_during_a_fetch_leaves_no_part_file(tmp_path):
                           "--data-dir", str(data), "--offline", "Set5"], cwd=root,
                          env={**os.environ, "PYTHONPATH": str(root)},
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert p.stdout.readline().strip() == "copying"
-    assert list(data.rglob("*.part"))  # the copy is under way
-    p.send_signal(signal.SIGTERM)
-    _, err = p.communicate(timeout=30)
+    try:
+        assert p.stdout.readline().strip() == "copying"
+        assert list(data.rglob("*.part"))  # the copy is under way
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:  # never leave the child running when an assertion above failed
+            p.kill()
+            p.wait()
     assert p.returncode != 0 and "interrupted" in err and "Traceback" not in err
     assert not list(data.rglob("*.part"))
 

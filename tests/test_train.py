@@ -367,6 +367,7 @@ def test_train_dcgan_script_ships_a_generator_the_library_loads(tmp_path, monkey
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     out = tmp_path / "dcgan-mnist.pt"
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # the script's choice, not the suite's
     assert script.main(["--steps", "3", "--ckpt-every", "2", "--out", str(out)]) == 0
     ck = load_checkpoint(out, name="dcgan-mnist")
     assert ck["meta"]["steps"] == 3
