@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["DownloadError", "ChecksumError", "FileEntry", "registry", "sha256sum", "fetch_file",
-           "fetch", "locate", "find_dataset", "status", "socket_timeout", "vgg19_weights", "main"]
+           "fetch", "locate", "status", "socket_timeout", "vgg19_weights", "main"]
 
 _REGISTRY_FILE = Path(__file__).with_name("datasets.tsv")
 TIMEOUT_S = 20
@@ -245,14 +245,6 @@ def locate(name: str, data_dir: Path, mirror: Path | None = None) -> tuple[Path 
         return None, str(e).splitlines()[0]
     return folder, "mirror" if counts.get("mirror") else "data folder"
 
-
-def find_dataset(name: str, data_dir: Path, mirror: Path | None = None) -> Path | None:
-    """The folder of dataset ``name`` if it can be had without the network, else None.
-
-    Uses the cached copy in ``data_dir`` or copies it from ``mirror`` (verified). Notebooks use
-    this, and fall back to built-in images when it returns None.
-    """
-    return locate(name, data_dir, mirror)[0]
 
 
 def status(name: str, data_dir: Path, mirror: Path | None = None) -> str:

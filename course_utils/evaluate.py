@@ -227,12 +227,13 @@ def _resolve(dataset: str, cfg) -> Path:
     p = Path(dataset).expanduser()
     if p.is_dir():
         return p
-    from .download import find_dataset, registry
+    from .data import locate_dataset
+    from .download import registry
     if dataset in registry():
-        found = find_dataset(dataset, cfg.data_dir, cfg.mirror)
+        found, how = locate_dataset(dataset, cfg)
         if found is not None:
             return found
-        raise FileNotFoundError(f"dataset {dataset} is not in {cfg.data_dir}. Fetch it with "
+        raise FileNotFoundError(f"dataset {dataset} is not available ({how}). Fetch it with "
                                 f"`python data_scripts/download.py {dataset}` "
                                 "(or --mirror DIR / COURSE_DATA_MIRROR=DIR), or pass a folder.")
     raise FileNotFoundError(f"{dataset}: neither a folder nor a dataset name "
