@@ -36,7 +36,7 @@ from .checkpoints import CheckpointError
 from .degrade import bicubic_down, mod_crop
 from .images import ImageError, list_images, load_image
 from .metrics import quantize, sr_metrics, to_y8
-from .models import REGISTRY, sr_method
+from .models import _VDSR, REGISTRY, sr_method  # _VDSR: the source of the bicubic rows too
 from .resize import imresize
 
 __all__ = ["EvaluationError", "ScaleNotSupported", "ImageTooSmall", "BadOutput", "PAPER",
@@ -62,7 +62,6 @@ class BadOutput(EvaluationError):
 
 # Published numbers (PSNR dB, SSIM, source), Y channel, shave = scale, MATLAB bicubic degradation:
 # bicubic here, the shipped models' in their records of models.REGISTRY.
-_VDSR = "Kim et al. 2016 (VDSR), Table 3"
 PAPER: dict[tuple[str, str, int], tuple[float, float | None, str]] = {
     ("bicubic", "Set5", 2): (33.66, 0.9299, _VDSR),
     ("bicubic", "Set5", 3): (30.39, 0.8682, _VDSR),

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 from pathlib import Path
 
 import pytest
 
 from mutation_catalogue import CATALOGUE, HIDDEN_CATALOGUE, Mutation
 
+from course_utils import grade
 from course_utils.release import strip_source
 
 ROOT = Path(__file__).resolve().parents[1]
 CELL_TIMEOUT = 600
+MAX_OUTPUT = 50_000_000  # bytes of output a cell may print
 
 
 def _source(cell) -> str:
@@ -61,31 +62,19 @@ def test_catalogue_is_well_formed(path):
 
 
 class Kernel:
-    """A Jupyter kernel that runs cells and reports (status, ename, evalue)."""
+    """The grader's kernel (course_utils.grade.Kernel), reporting (status, ename, evalue)."""
 
     def __init__(self, cwd: Path):
-        from jupyter_client.manager import start_new_kernel
-        self.km, self.kc = start_new_kernel(kernel_name="python3", cwd=str(cwd), env=dict(os.environ))
+        self.kernel = grade.Kernel(cwd, dict(os.environ))
 
     def run(self, code: str, timeout: float = CELL_TIMEOUT) -> tuple[str, str, str]:
-        msg_id = self.kc.execute(code, store_history=False, allow_stdin=False)
-        ename = evalue = ""
-        while True:
-            try:
-                msg = self.kc.get_iopub_msg(timeout=timeout)
-            except queue.Empty:
-                raise TimeoutError(f"a cell ran longer than {timeout} s:\n{code[:300]}")
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            if msg["msg_type"] == "error":
-                ename, evalue = msg["content"]["ename"], msg["content"]["evalue"]
-            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                break
-        return ("error" if ename else "ok"), ename, evalue
+        r = self.kernel.run(code, timeout, MAX_OUTPUT)
+        if r.status not in ("ok", "error"):  # timeout, output flood, kernel died
+            raise RuntimeError(f"a cell ended with {r.status!r} {r.ename} {r.evalue}:\n{code[:300]}")
+        return r.status, r.ename, r.evalue
 
     def close(self):
-        self.kc.stop_channels()
-        self.km.shutdown_kernel(now=True)
+        self.kernel.shutdown()
 
 
 NOTEBOOKS = sorted(CATALOGUE)
