@@ -20,10 +20,11 @@ widgets     interact_or_static, compare
 checks      check, check_close, check_shape (exercise checks)
 evaluate    the SR table, Y/RGB/stochastic methods (python -m course_utils.evaluate)
 release     student notebooks from solutions (python -m course_utils.release)
-exercise    YourTurn: what an unwritten answer raises in a student notebook
+exercise    YourTurn (an unwritten answer); course_version (the stuck student's switch)
 grade       grade submissions with the solutions' hidden tests (python -m course_utils.grade)
 """
+from .exercise import course_version
 from .profiles import Config, setup
 
-__all__ = ["setup", "Config"]
+__all__ = ["setup", "Config", "course_version"]
 __version__ = "0.1.0"

@@ -617,6 +617,10 @@ def _score(a: Assignment, layout: Layout, outcome: list[CellResult | None], resu
         spoiled |= any(p["message"].startswith(("stopped", "the kernel")) for p in parts)
         share = e.points / max(1, len(parts))
         points = 0.0 if spoiled else round(share * sum(p["passed"] for p in parts), 2)
+        if e.label in result.get("used_course_version", []):  # the student flipped the switch
+            points = 0.0
+            parts.append({"part": "course's version", "passed": False,
+                          "message": "you went on with the course's version of this exercise: no points"})
         answer_errors = [_message(r, []) for r in own if r is not None and r.status != "ok"]
         entry = {"exercise": e.exercise_id, "label": e.label, "points": points, "max_points": e.points,
                  "parts": parts, "answer_cell": answer_errors[0] if answer_errors else

@@ -132,7 +132,7 @@ SUBMISSIONS = {
                                           _cell("mine-1", "def twice(x):\n    return x + x")),
                                  "check90-3", _cell("mine-2", "from course_utils.exercise import "
                                                     "use_course_version\nuse_course_version('90.3')")),
-                        4, "ok"),
+                        3, "ok"),  # 90.3 passes its check but was the course's version: no points
     # cheating: each would pass every check if the grader trusted the student's kernel state
     "cheat_redefine_checks": (inserted(toy(**WRONG), "c90-setup", _cell(
         "mine-1", "checks.check = lambda *args, **kwargs: None\nchecks.passed = print\n"
@@ -243,6 +243,9 @@ def test_cell_layout_problems_are_reported(graded):
     assert fb["toy_moved"]["cells"]["moved"] == ["ex90-2"]
     assert fb["toy_extra_cells"]["cells"]["extra"] == 2
     assert fb["toy_extra_cells"]["used_course_version"] == ["90.3"]
+    halve = fb["toy_extra_cells"]["exercises"][2]
+    assert halve["points"] == 0 and halve["parts"][0]["passed"]
+    assert halve["parts"][-1]["message"].startswith("you went on with the course's version")
     assert fb["toy_untouched"]["cells"] == {"missing": [], "duplicated": [], "moved": [], "extra": 0}
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ import pytest
 from mutation_catalogue import CATALOGUE, HIDDEN_CATALOGUE, Mutation
 
 from course_utils import grade
-from course_utils.release import strip_source
+from course_utils.release import exercise_label, strip_source
 
 ROOT = Path(__file__).resolve().parents[1]
 CELL_TIMEOUT = 600
@@ -125,6 +126,64 @@ def test_wrong_answers_stop_at_their_check(name):
                 # restore the right answer (the check cell runs next, unmutated)
                 st, en, ev = kernel.run(src)
                 assert st == "ok", f"{name}: restoring {m.exercise} failed: {en}: {ev}"
+            sw = switch_of(src, exercise_label(cell.get("id"))) if cell.get("id", "").startswith("ex") else None
+            if sw is not None:  # the student's stub with the switch flipped must pass the full check
+                label = exercise_label(cell["id"])
+                stub, _ = strip_source(src, label=label)
+                st, en, ev = kernel.run(stub.rstrip("\n").rsplit("\n", 1)[0] + "\n" + sw[1])
+                if st == "ok":
+                    st, en, ev = kernel.run(_source(cells[f"check{cell['id'][2:]}"]))
+                print(f"{cell['id']} [the course's version] -> {en or st}: {ev}")
+                if st != "ok":
+                    failures.append(f"{cell['id']}: the course's version ({sw[1]}) fails the check: {en}: {ev}")
+                st, en, ev = kernel.run(src + "\ncourse_utils.exercise.USED_COURSE_VERSION.clear()")
+                assert st == "ok", f"{name}: restoring {cell['id']} failed: {en}: {ev}"
     finally:
         kernel.close()
     assert not failures, f"{name}: wrong answers not stopped by their check:\n" + "\n".join(failures)
+
+
+# ---------------------------------------------------------------------------------------------
+# The stuck student's switch (course_utils.exercise): every exercise cell ends with
+#   # Stuck? Uncomment the next line to go on with the course's version (the grader will see it).
+#   # NAME = course_utils.course_version("N.k")
+# and the course's version it names must pass the exercise's full check, hidden tests included.
+# ---------------------------------------------------------------------------------------------
+
+SWITCH_INTRO = "# Stuck? Uncomment the next line to go on with the course's version (the grader will see it)."
+SWITCH = re.compile(r'# (\w+) = course_utils\.course_version\("(\d+\.\d+)"\)')
+# notebooks whose exercises do not have their switch yet (to be emptied)
+SWITCH_PENDING = {"01_gaussian_generation", "02_gans", "03_interpolation", "04_inverse_problems",
+                  "05_srcnn", "06_vdsr", "07_fsrcnn", "08_srgan", "09_gatys", "10_johnson", "11_pixelcnn_sr"}
+
+
+def switch_of(source: str, label: str) -> tuple[str, str] | None:
+    """(name, uncommented line) of the exercise cell's switch, None when it has none."""
+    lines = source.rstrip("\n").splitlines()
+    if len(lines) < 2 or lines[-2] != SWITCH_INTRO:
+        return None
+    m = SWITCH.fullmatch(lines[-1])
+    if not m or m.group(2) != label:
+        return None
+    return m.group(1), lines[-1][2:]
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_every_exercise_has_its_switch(path):
+    """The switch is the exercise cell's last two lines, for its own label, with a course version."""
+    from course_utils.exercise import COURSE_VERSIONS
+    nb = json.loads(path.read_text())
+    bad = []
+    for c in nb["cells"]:
+        if c["cell_type"] != "code" or not c.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            continue
+        label = exercise_label(c["id"])
+        sw = switch_of(_source(c), label)
+        if sw is None:
+            if path.stem not in SWITCH_PENDING or SWITCH_INTRO in _source(c):
+                bad.append(f"{c['id']}: no switch for {label} as its last two lines")
+        elif label not in COURSE_VERSIONS:
+            bad.append(f"{c['id']}: course_utils.exercise.COURSE_VERSIONS has no {label!r}")
+        elif not re.search(rf"^(def|class) {sw[0]}\b", _source(c), re.M):
+            bad.append(f"{c['id']}: the switch binds {sw[0]!r}, which the cell does not define")
+    assert not bad, "\n".join(bad)
