@@ -5,15 +5,17 @@ One module per concern (read any of them in a minute):
 profiles    setup(): profile (full / cpu / ci), device, seeds, folders; cfg.pick(...)
 images      load_image, save_image, built-in images
 color       rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb (BT.601)
-resize      imresize: MATLAB-compatible bicubic
+resize      imresize: MATLAB-compatible bicubic; interpolation kernels, interp_matrix, resample
 degrade     mod_crop, bicubic_down, bicubic_up, add_noise
+inverse     SR as an inverse problem: H = S B, its adjoint, conjugate gradient, TV gradient
 metrics     psnr, ssim, sr_metrics (the papers' protocol)
 data        get_images, SRPatches, sr_pair
-gen_data    faces, MNIST digits and 2-D toys for the generation notebooks
+gen_data    faces, MNIST digits and 2-D toys for the generation notebooks; the Gaussian model
 models      SRCNN, FSRCNN, ESPCN, VDSR, DCGAN; REGISTRY of the shipped models, load_shipped
+diagrams    layer diagrams of the networks (conv, deconv, shuffle boxes on the LR/HR grid)
 features    load_features (VGG-19/16 by layer name, or the offline fallback), gram, losses
 download    the dataset registry and sha256-checked fetching (data_scripts/download.py)
-train       train_loop over a step function (supervised_step, gan_step), fit, train_or_load
+train       train_loop over a step function (supervised_step, gan_step, GAN losses), fit, train_or_load
 checkpoints save_checkpoint, load_checkpoint, load_weights (sha256, weights_only, float16)
 plots       show_images, show_zoom, power spectra, filters, LivePlot
 widgets     interact_or_static, compare

@@ -16,6 +16,10 @@ Uncommented, it binds the name to the course's implementation (:data:`COURSE_VER
 lives), prints one line saying so and records the label in ``USED_COURSE_VERSION``; the check then
 passes on the course's code, the rest of the notebook runs, and the grader gives that exercise no
 points and says why. Nothing is imported from the course's answers unless a student flips a switch.
+
+An exercise that asks for several functions in one cell binds them all at once: its entry names
+them separated by commas (``"module:a,b"``) and the switch reads
+``# a, b = course_utils.course_version("2.2")``.
 """
 from __future__ import annotations
 
@@ -26,16 +30,29 @@ __all__ = ["YourTurn", "course_version", "use_course_version", "USED_COURSE_VERS
 
 USED_COURSE_VERSION: list[str] = []
 
-# Exercise label -> "module:attribute" of the course's implementation of that exercise's answer.
+# Exercise label -> "module:attribute" of the course's implementation of that exercise's answer
+# ("module:a,b,c" when the exercise defines several names: course_version then returns a tuple).
 # One section per notebook; the switch test (tests/test_mutations.py) runs every entry through the
 # exercise's full check, hidden tests included.
 COURSE_VERSIONS: dict[str, str] = {
     # 00 welcome
     "0.1": "course_utils.metrics:psnr",
     # 01 Gaussian generation
+    "1.1": "course_utils.gen_data:fit_gaussian",
+    "1.2": "course_utils.gen_data:sample_gaussian",
+    "1.3": "course_utils.gen_data:reconstruct_gaussian",
     # 02 GANs
+    "2.1": "course_utils.train:d_loss",
+    "2.2": "course_utils.train:g_loss_minimax,g_loss_nonsat",
+    "2.3": "course_utils.models:DCGANGenerator",
     # 03 interpolation
+    "3.1": "course_utils.resize:nearest_kernel,linear_kernel,cubic",
+    "3.2": "course_utils.resize:interp_matrix",
+    "3.3": "course_utils.resize:resample",
     # 04 inverse problems
+    "4.1": "course_utils.inverse:H_T",
+    "4.2": "course_utils.inverse:cg",
+    "4.3": "course_utils.inverse:tv_gradient",
     # 05 SRCNN
     # 06 VDSR
     # 07 FSRCNN
@@ -70,12 +87,15 @@ def course_version(label: str) -> Any:
     """The course's implementation of exercise ``label`` (e.g. ``"5.1"``), for a student who is stuck.
 
     Records the label (the grader reports it and gives the exercise no points) and prints one line.
-    Raises ``KeyError`` naming the known labels when ``label`` has no course version.
+    Returns one object, or a tuple of them (in the entry's order) for an exercise that defines
+    several names. Raises ``KeyError`` naming the known labels when ``label`` has no course version.
     """
     if label not in COURSE_VERSIONS:
         raise KeyError(f"no course version of Exercise {label!r}; known: {', '.join(sorted(COURSE_VERSIONS))}")
-    module, _, name = COURSE_VERSIONS[label].partition(":")
-    obj = getattr(importlib.import_module(module), name)
+    module, _, names = COURSE_VERSIONS[label].partition(":")
+    mod = importlib.import_module(module)
+    objs = tuple(getattr(mod, name) for name in names.split(","))
+    obj = objs[0] if len(objs) == 1 else objs
     use_course_version(label)
     print(f"Exercise {label}: going on with the course's version ({COURSE_VERSIONS[label]}); "
           "the grader will see this. Come back to it when you can.")

@@ -10,6 +10,9 @@
   Last resort: scikit-learn's digits resized to 28 x 28.
 * ``read_idx(path)``: one (gzipped) IDX file as a numpy array, magic number and sizes checked.
 * ``toy_2d(n, kind)``: samples of a ring or a grid of Gaussians, the GAN's first playground.
+* ``fit_gaussian(X)``, ``sample_gaussian(mu, E, lam, m)``, ``reconstruct_gaussian(X, mu, E, k)``:
+  the Gaussian model of notebook 01 (mean, eigen-images by an SVD, sampler, projection on the
+  first k eigen-images); the course's versions of its exercises 1.1-1.3.
 
 Every image tensor is float32 (N, 1, H, W) in [0, 1].
 """
@@ -29,7 +32,7 @@ from .images import load_image
 from .resize import imresize
 
 __all__ = ["IDXError", "read_idx", "load_digits", "load_faces", "load_mnist", "toy_2d",
-           "toy_2d_centers"]
+           "toy_2d_centers", "fit_gaussian", "sample_gaussian", "reconstruct_gaussian"]
 
 # IDX magic numbers: 0x00000801 = unsigned bytes, 1 dimension (labels);
 # 0x00000803 = unsigned bytes, 3 dimensions (images).
@@ -230,3 +233,37 @@ def toy_2d(n: int, kind: str = "ring", n_modes: int = 8, radius: float = 2.0, st
     c = toy_2d_centers(kind, n_modes, radius)
     k = torch.randint(len(c), (n,), generator=generator)
     return c[k] + std * torch.randn(n, 2, generator=generator)
+
+
+def fit_gaussian(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The Gaussian model N(mu, Sigma) of images ``X`` (N, n), one image per row, by a thin SVD.
+
+    Sigma = (1/N) sum (x_i - mu)(x_i - mu)^T = E diag(lam) E^T is never formed: with the centred
+    rows X_c = U S V^T, E = V and lam = s^2 / N. Returns ``(mu, E, lam)``: the mean (n,), the
+    eigenvectors as columns (n, r) with r = min(N, n), and the eigenvalues (r,), decreasing.
+    ``X`` is not modified.
+    """
+    mu = X.mean(0)
+    _, s, Vh = torch.linalg.svd(X - mu, full_matrices=False)
+    return mu, Vh.T, s**2 / X.shape[0]
+
+
+def sample_gaussian(mu: torch.Tensor, E: torch.Tensor, lam: torch.Tensor, m: int, k: int | None = None,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """``m`` samples (m, n) of the Gaussian model, x = mu + E_k Lambda_k^(1/2) z with z ~ N(0, Id_k).
+
+    ``mu`` (n,), ``E`` (n, r), ``lam`` (r,) as :func:`fit_gaussian` returns them; ``k`` components
+    kept (None: all r). The samples have mu's dtype and are not clipped.
+    """
+    k = E.shape[1] if k is None else k
+    z = torch.randn(m, k, generator=generator, dtype=mu.dtype)
+    return mu + (z * lam[:k].clamp(min=0).sqrt()) @ E[:, :k].T
+
+
+def reconstruct_gaussian(X: torch.Tensor, mu: torch.Tensor, E: torch.Tensor, k: int) -> torch.Tensor:
+    """Each row of ``X`` (m, n) projected on the first ``k`` eigen-images: mu + E_k E_k^T (x - mu).
+
+    ``k`` = 0 gives the mean image; the result is (m, n).
+    """
+    Ek = E[:, :k]
+    return mu + ((X - mu) @ Ek) @ Ek.T

@@ -23,14 +23,15 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from .checkpoints import CheckpointError, load_checkpoint, load_weights, save_checkpoint
 from .plots import LivePlot
 
-__all__ = ["cycle", "to_device", "supervised_step", "gan_step", "train_loop", "fit",
-           "train_or_load", "RandomBatches"]
+__all__ = ["cycle", "to_device", "supervised_step", "d_loss", "g_loss_minimax", "g_loss_nonsat",
+           "gan_step", "train_loop", "fit", "train_or_load", "RandomBatches"]
 
 
 def cycle(loader: Iterable):
@@ -81,6 +82,27 @@ def supervised_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.
         return {"loss": loss.item()}
 
     return step
+
+
+def d_loss(a_real: torch.Tensor, a_fake: torch.Tensor) -> torch.Tensor:
+    """The GAN discriminator's loss on logits (D = sigmoid(a)), a scalar to minimise:
+    -[mean log D(x_real) + mean log(1 - D(x_fake))], one mean over each set (notebook 02, 2.1).
+
+    Computed with ``logsigmoid``: finite for any logits (log(1 - sigmoid(a)) = logsigmoid(-a)).
+    """
+    return -(F.logsigmoid(a_real).mean() + F.logsigmoid(-a_fake).mean())
+
+
+def g_loss_minimax(a_fake: torch.Tensor) -> torch.Tensor:
+    """The generator's minimax loss (1), mean log(1 - D(G(z))) on D's logits ``a_fake``; it
+    saturates when D rejects the fakes (notebook 02, 2.2)."""
+    return F.logsigmoid(-a_fake).mean()
+
+
+def g_loss_nonsat(a_fake: torch.Tensor) -> torch.Tensor:
+    """The generator's non-saturating loss, -mean log D(G(z)) (the negation of (2)) on D's logits
+    ``a_fake``: the loss used in practice (notebook 02, 2.2)."""
+    return -F.logsigmoid(a_fake).mean()
 
 
 def gan_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,

@@ -16,7 +16,6 @@ import shlex
 import sys
 
 import torch
-import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -24,17 +23,7 @@ import course_utils  # noqa: E402
 from course_utils.checkpoints import save_checkpoint  # noqa: E402
 from course_utils.gen_data import load_mnist  # noqa: E402
 from course_utils.models import REGISTRY, DCGANDiscriminator, DCGANGenerator, dcgan_init  # noqa: E402
-from course_utils.train import RandomBatches, gan_step, train_loop  # noqa: E402
-
-
-def d_loss(a_real, a_fake):
-    """The discriminator's cross-entropy: -(mean log D(x) + mean log(1 - D(G(z)))), from logits."""
-    return -(F.logsigmoid(a_real).mean() + F.logsigmoid(-a_fake).mean())
-
-
-def g_loss_nonsat(a_fake):
-    """The non-saturating generator loss (2): -mean log D(G(z))."""
-    return -F.logsigmoid(a_fake).mean()
+from course_utils.train import RandomBatches, d_loss, g_loss_nonsat, gan_step, train_loop  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -227,3 +227,16 @@ def test_torch_minimum_has_no_known_weights_only_bypass():
     import tomllib
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert "torch>=2.6" in deps and "torchvision>=0.21" in deps  # CVE-2025-32434: torch < 2.6
+
+
+def test_course_version_binds_one_or_several_names_and_records_the_label(monkeypatch, capsys):
+    from course_utils import exercise
+    monkeypatch.setattr(exercise, "COURSE_VERSIONS", {"90.1": "math:sqrt", "90.2": "math:floor,ceil"})
+    monkeypatch.setattr(exercise, "USED_COURSE_VERSION", [])
+    import math
+    assert exercise.course_version("90.1") is math.sqrt
+    assert exercise.course_version("90.2") == (math.floor, math.ceil)
+    assert exercise.USED_COURSE_VERSION == ["90.1", "90.2"]
+    assert "Exercise 90.2: going on with the course's version" in capsys.readouterr().out
+    with pytest.raises(KeyError, match="90.1, 90.2"):
+        exercise.course_version("90.3")

@@ -151,14 +151,14 @@ def test_wrong_answers_stop_at_their_check(name):
 # ---------------------------------------------------------------------------------------------
 
 SWITCH_INTRO = "# Stuck? Uncomment the next line to go on with the course's version (the grader will see it)."
-SWITCH = re.compile(r'# (\w+) = course_utils\.course_version\("(\d+\.\d+)"\)')
+# one name, or several ("a, b") for an exercise that defines several (COURSE_VERSIONS "module:a,b")
+SWITCH = re.compile(r'# (\w+(?:, \w+)*) = course_utils\.course_version\("(\d+\.\d+)"\)')
 # notebooks whose exercises do not have their switch yet (to be emptied)
-SWITCH_PENDING = {"01_gaussian_generation", "02_gans", "03_interpolation", "04_inverse_problems",
-                  "05_srcnn", "06_vdsr", "07_fsrcnn", "08_srgan", "09_gatys", "10_johnson", "11_pixelcnn_sr"}
+SWITCH_PENDING = {"05_srcnn", "06_vdsr", "07_fsrcnn", "08_srgan", "09_gatys", "10_johnson", "11_pixelcnn_sr"}
 
 
 def switch_of(source: str, label: str) -> tuple[str, str] | None:
-    """(name, uncommented line) of the exercise cell's switch, None when it has none."""
+    """(name or "name1, name2", uncommented line) of the exercise cell's switch, None when it has none."""
     lines = source.rstrip("\n").splitlines()
     if len(lines) < 2 or lines[-2] != SWITCH_INTRO:
         return None
@@ -184,6 +184,10 @@ def test_every_exercise_has_its_switch(path):
                 bad.append(f"{c['id']}: no switch for {label} as its last two lines")
         elif label not in COURSE_VERSIONS:
             bad.append(f"{c['id']}: course_utils.exercise.COURSE_VERSIONS has no {label!r}")
-        elif not re.search(rf"^(def|class) {sw[0]}\b", _source(c), re.M):
-            bad.append(f"{c['id']}: the switch binds {sw[0]!r}, which the cell does not define")
+        elif len(sw[0].split(", ")) != len(COURSE_VERSIONS[label].partition(":")[2].split(",")):
+            bad.append(f"{c['id']}: the switch binds {sw[0]!r}, COURSE_VERSIONS[{label!r}] names "
+                       f"{COURSE_VERSIONS[label]!r}: not as many")
+        else:
+            bad += [f"{c['id']}: the switch binds {name!r}, which the cell does not define"
+                    for name in sw[0].split(", ") if not re.search(rf"^(def|class) {name}\b", _source(c), re.M)]
     assert not bad, "\n".join(bad)

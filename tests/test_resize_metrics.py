@@ -151,3 +151,24 @@ def test_sr_metrics_protocol_shaves_and_quantizes():
     sr2 = hr + 0.4 / 255  # rounds back to hr
     assert sr_metrics(sr2, hr, 3)[0] == math.inf
     assert shave(hr, 3).shape[-2:] == (24, 24)
+
+
+def test_other_kernels_match_pytorch_and_cubic_matches_imresize():
+    # the kernel parameter: nearest/linear on MATLAB's pixel centres are PyTorch's (align_corners=False)
+    import torch.nn.functional as F
+    from course_utils.resize import interp_matrix, linear_kernel, nearest_kernel, resample
+    x = torch.rand(2, 1, 5, 7, dtype=torch.float64)
+    for s in (2, 3, 4):
+        assert torch.allclose(resample(x, s, nearest_kernel, 1), F.interpolate(x, scale_factor=s, mode="nearest"),
+                              atol=1e-12)
+        assert torch.allclose(resample(x, s, linear_kernel, 1),
+                              F.interpolate(x, scale_factor=s, mode="bilinear", align_corners=False), atol=1e-12)
+        assert torch.equal(resample(x, s, cubic, 2), imresize(x, s))
+        W = interp_matrix(5, s, linear_kernel, 1)
+        assert W.shape == (5 * s, 5) and W.dtype == torch.float64
+        u = (torch.arange(5 * s, dtype=torch.float64) + 0.5) / s - 0.5   # HR centres in LR pixels
+        inner = (u >= 0) & (u <= 4)
+        assert torch.allclose((W @ torch.arange(5.0, dtype=torch.float64))[inner], u[inner], atol=1e-12)
+    t = torch.tensor([-0.5, 0.4999, 0.5, 1.0, -0.25])
+    assert nearest_kernel(t).tolist() == [1.0, 1.0, 0.0, 0.0, 1.0]
+    assert linear_kernel(t).tolist() == pytest.approx([0.5, 0.5001, 0.5, 0.0, 0.75], abs=1e-6)

@@ -374,3 +374,16 @@ def test_train_dcgan_script_ships_a_generator_the_library_loads(tmp_path, monkey
     DCGANGenerator().load_state_dict(ck["state_dict"])
     work = load_checkpoint(tmp_path / "data" / "checkpoints" / "train_dcgan-mnist_3_64_0.pt")
     assert set(work["extra"]["optimizers"]) == {"G", "D"} and "D" in work["extra"]["models"]
+
+
+def test_gan_losses_on_logits_match_the_formulas_and_stay_finite():
+    from course_utils.train import d_loss as lib_d_loss, g_loss_minimax, g_loss_nonsat
+    a_r = torch.tensor([2.0, -1.0, 0.5], dtype=torch.float64)
+    a_f = torch.tensor([-2.0, 1.5], dtype=torch.float64)
+    D_r, D_f = torch.sigmoid(a_r), torch.sigmoid(a_f)
+    assert lib_d_loss(a_r, a_f).item() == pytest.approx(-(D_r.log().mean() + (1 - D_f).log().mean()).item(), rel=1e-12)
+    assert g_loss_minimax(a_f).item() == pytest.approx((1 - D_f).log().mean().item(), rel=1e-12)
+    assert g_loss_nonsat(a_f).item() == pytest.approx(-D_f.log().mean().item(), rel=1e-12)
+    big = torch.tensor([200.0])
+    for v in (lib_d_loss(-big, big), g_loss_minimax(big), g_loss_nonsat(-big)):
+        assert torch.isfinite(v)
