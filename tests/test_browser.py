@@ -100,6 +100,9 @@ def lab():
     except ImportError:
         _unavailable("the Playwright package is not installed")
     tmp = Path(tempfile.mkdtemp(prefix="course-browser-"))
+    news = tmp / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    news.parent.mkdir(parents=True)
+    news.write_text('{"fetchNews": "false"}')  # no "official Jupyter news?" toast over the cells
     port, token = _free_port(), secrets.token_hex(16)
     log = open(tmp / "jupyterlab.log", "w")
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
