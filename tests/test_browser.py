@@ -91,7 +91,8 @@ def _kernel_env(tmp: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def lab():
-    """(base url, token) of a JupyterLab serving the course folder; stopped afterwards."""
+    """(base url, token, chromium, temp dir) of a JupyterLab serving copies of the course's
+    notebooks (the kernels import this checkout's course_utils); stopped afterwards."""
     chromium = _chromium()
     if chromium is None:
         _unavailable("no Chromium found")
@@ -103,10 +104,17 @@ def lab():
     news = tmp / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True)
     news.write_text('{"fetchNews": "false"}')  # no "official Jupyter news?" toast over the cells
+    save = tmp / "settings" / "@jupyterlab" / "docmanager-extension" / "plugin.jupyterlab-settings"
+    save.parent.mkdir(parents=True)
+    save.write_text('{"autosave": false}')
+    # JupyterLab serves copies: nothing it does (a save, a checkpoint) can touch the course's files
+    served = tmp / "course"
+    for folder in ("solutions", "notebooks"):
+        shutil.copytree(ROOT / folder, served / folder)
     port, token = _free_port(), secrets.token_hex(16)
     log = open(tmp / "jupyterlab.log", "w")
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={served}",
            "--ServerApp.terminals_enabled=False", "--LabApp.extension_manager=readonly",
            f"--LabApp.user_settings_dir={tmp / 'settings'}", f"--LabApp.workspaces_dir={tmp / 'ws'}",
            "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
@@ -181,16 +189,21 @@ class Page:
                                     "s.session.kernel.status === 'idle'; }", timeout=90_000)
 
     def close(self):
+        if self.context is None:
+            return
         try:
             self.page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
         except Exception:  # the tab or the kernel is already gone
             pass
         self.context.close()
+        self.context = None
 
-    def run_all(self, timeout_s: float) -> float:
-        t0 = time.time()
-        self.page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        # done when the kernel is idle and every code cell has an execution count (or one failed)
+    def start_run_all(self):
+        self.started = time.time()
+        self.page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+
+    def wait_run_all(self, timeout_s: float) -> float:
+        """Wait until Run All is done: the kernel idle and every code cell run (or one failed)."""
         self.page.wait_for_function("""() => {
             const nb = window.jupyterapp.shell.currentWidget;
             const cells = nb.content.widgets.filter(c => c.model.type === 'code');
@@ -204,7 +217,7 @@ class Page:
             .flatMap(c => c.model.outputs.toJSON().filter(o => o.output_type === 'error')
             .map(o => o.ename + ': ' + o.evalue))""")
         assert not errors, f"Run All stopped at an error: {errors}"
-        return time.time() - t0
+        return time.time() - self.started
 
     def shot(self, name: str, locator=None):
         ARTEFACTS.mkdir(parents=True, exist_ok=True)
@@ -240,6 +253,9 @@ def _move_slider(page, control, key: str) -> bool:
 
 
 NOTEBOOKS = widget_notebooks()
+# Notebooks whose Run All goes on at the same time (each in its own tab and kernel): while one
+# notebook's widgets are driven, the next ones run.
+PARALLEL = int(os.environ.get("COURSE_BROWSER_PARALLEL", "2"))
 _only = os.environ.get("COURSE_BROWSER_NOTEBOOKS")
 if _only:
     NOTEBOOKS = [p for p in NOTEBOOKS if p.name[:2] in _only.split(",")]
@@ -252,15 +268,35 @@ def test_widget_notebooks_are_found():
     assert "00" not in names                         # 00 shows no widget
 
 
+@pytest.fixture(scope="module")
+def tabs(lab, browser):
+    """Opens the widget notebooks and starts their Run All, PARALLEL at a time, in NOTEBOOKS order."""
+    opened: dict[Path, Page] = {}
+
+    def get(path: Path) -> Page:
+        i = NOTEBOOKS.index(path)
+        for nxt in NOTEBOOKS[i:i + PARALLEL]:
+            if nxt not in opened:
+                opened[nxt] = Page(browser, lab, f"solutions/{nxt.name}")
+                opened[nxt].start_run_all()
+        return opened[path]
+
+    yield get
+    for tab in opened.values():
+        tab.close()
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_widgets_render_and_respond_in_jupyterlab(lab, browser, path):
-    tab = Page(browser, lab, f"solutions/{path.name}")
+def test_widgets_render_and_respond_in_jupyterlab(tabs, path):
+    tab = tabs(path)
     try:
         page = tab.page
-        seconds = tab.run_all(timeout_s=150)
+        seconds = tab.wait_run_all(timeout_s=420)
         page.wait_for_timeout(1000)
-        cells = page.locator(".jp-CodeCell").filter(has=page.locator(".jupyter-widgets.widget-hbox"))
+        # the course's widgets: a row of sliders / dropdowns (tqdm's progress bars are widgets too)
+        cells = page.locator(".jp-CodeCell").filter(has=page.locator(
+            ".widget-hbox .widget-slider, .widget-hbox .widget-dropdown"))
         n = cells.count()
         expected = _expected_widgets(path)
         assert n == expected, (f"{path.name}: {n} widgets rendered, {expected} calls in the notebook "
@@ -273,7 +309,7 @@ def test_widgets_render_and_respond_in_jupyterlab(lab, browser, path):
             cell.scroll_into_view_if_needed()
             first = _wait_images(page, cell, lambda imgs: True, "appeared")
             tab.shot(f"{path.stem}-widget{i}-after-run-all", cell)
-            controls = cell.locator(".widget-slider, .widget-dropdown")
+            controls = cell.locator(".widget-hbox .widget-slider, .widget-hbox .widget-dropdown")
             assert controls.count() > 0, f"{path.name} widget {i}: no slider or dropdown"
             for j in range(controls.count()):
                 c = controls.nth(j)
@@ -302,7 +338,8 @@ def test_widgets_render_and_respond_in_jupyterlab(lab, browser, path):
         widget_errors = [e for e in tab.errors if re.search(r"widget|comm|jupyter-widgets|model", e, re.I)]
         (ARTEFACTS / f"{path.stem}-console.txt").write_text("\n".join(tab.errors) + "\n")
         assert not widget_errors, f"{path.name}: console errors from the widgets: {widget_errors[:5]}"
-        REPORT.append(f"{path.stem}: Run All {seconds:.0f} s, {n} widget(s)")
+        REPORT.append(f"{path.stem}: Run All done {seconds:.0f} s after it started "
+                      f"({PARALLEL} notebooks at a time), {n} widget(s)")
         print(REPORT[-1])
     except Exception:
         tab.shot(f"{path.stem}-FAILED")
@@ -332,3 +369,32 @@ def test_a_student_notebook_opens_without_a_kernel_dialog(lab, browser):
         assert kernel == "python3"
     finally:
         tab.close()
+
+
+@pytest.mark.browser
+def test_a_page_of_the_course_site_opens(browser, tmp_path):
+    """One page of the students' site (03, executed through the site's cache) in the browser:
+    its figures load and its navigation leads back to the course map."""
+    from course_utils import site
+
+    html = site.build("students", "ci", out=tmp_path / "site", stems=["03_interpolation"],
+                      log=lambda *a: None)
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    try:
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((html / "03_interpolation.html").as_uri())
+        page.wait_for_load_state("load")
+        assert "Interpolation" in page.title()
+        sizes = page.evaluate("() => [...document.querySelectorAll('img')]"
+                              ".filter(i => i.src.includes('_images/')).map(i => i.naturalWidth)")
+        assert sizes and all(w > 0 for w in sizes), f"figures that did not load: {sizes}"
+        ARTEFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTEFACTS / "site-03_interpolation.png"))
+        page.locator("a[href='index.html']").first.click()
+        page.wait_for_load_state("load")
+        assert page.locator("a[href='03_interpolation.html']").count() > 0  # the course map
+        assert not errors, errors
+    finally:
+        context.close()
