@@ -260,6 +260,7 @@ _only = os.environ.get("COURSE_BROWSER_NOTEBOOKS")
 if _only:
     NOTEBOOKS = [p for p in NOTEBOOKS if p.name[:2] in _only.split(",")]
 REPORT: list[str] = []
+CONTROLS = ".widget-hbox .widget-slider, .widget-hbox .widget-dropdown, .widget-hbox > .widget-button"
 
 
 def test_widget_notebooks_are_found():
@@ -294,9 +295,8 @@ def test_widgets_render_and_respond_in_jupyterlab(tabs, path):
         page = tab.page
         seconds = tab.wait_run_all(timeout_s=420)
         page.wait_for_timeout(1000)
-        # the course's widgets: a row of sliders / dropdowns (tqdm's progress bars are widgets too)
-        cells = page.locator(".jp-CodeCell").filter(has=page.locator(
-            ".widget-hbox .widget-slider, .widget-hbox .widget-dropdown"))
+        # the course's widgets: a row of sliders / dropdowns / buttons (tqdm's bars are widgets too)
+        cells = page.locator(".jp-CodeCell").filter(has=page.locator(CONTROLS))
         n = cells.count()
         expected = _expected_widgets(path)
         assert n == expected, (f"{path.name}: {n} widgets rendered, {expected} calls in the notebook "
@@ -308,11 +308,21 @@ def test_widgets_render_and_respond_in_jupyterlab(tabs, path):
             cell = cells.nth(i)
             cell.scroll_into_view_if_needed()
             first = _wait_images(page, cell, lambda imgs: True, "appeared")
+            stray = cell.locator(".jp-OutputArea-executeResult")
+            assert stray.count() == 0, f"{path.name} widget {i}: a stray Out[n]: {stray.all_inner_texts()}"
             tab.shot(f"{path.stem}-widget{i}-after-run-all", cell)
-            controls = cell.locator(".widget-hbox .widget-slider, .widget-hbox .widget-dropdown")
-            assert controls.count() > 0, f"{path.name} widget {i}: no slider or dropdown"
+            controls = cell.locator(CONTROLS)
+            assert controls.count() > 0, f"{path.name} widget {i}: no slider, dropdown or button"
             for j in range(controls.count()):
                 c = controls.nth(j)
+                if "widget-button" in (c.get_attribute("class") or ""):
+                    # a game (which_is_real): a click moves to the next round, with no way back
+                    label = c.inner_text().strip() or f"button {j}"
+                    c.click()
+                    _wait_images(page, cell, lambda imgs: imgs != first, "changed")
+                    tab.shot(f"{path.stem}-widget{i}-button-{label}-clicked", cell)
+                    REPORT.append(f"{path.stem} widget {i} button '{label}': rendered, responded")
+                    break
                 label = (c.locator(".widget-label").first.inner_text() or f"control {j}").strip()
                 if "widget-dropdown" in (c.get_attribute("class") or ""):
                     select = c.locator("select")
@@ -398,3 +408,20 @@ def test_a_page_of_the_course_site_opens(browser, tmp_path):
         assert not errors, errors
     finally:
         context.close()
+
+
+def test_without_a_browser_it_skips_locally_and_fails_in_ci(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install chromium"):
+        _unavailable("no Chromium found")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="cannot run in CI.*apt-get install chromium"):
+        _unavailable("no Chromium found")
+
+
+def test_the_browser_is_found_from_the_environment_variable(monkeypatch, tmp_path):
+    fake = tmp_path / "my-chrome"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("COURSE_CHROMIUM", str(fake))
+    assert _chromium() == str(fake)
