@@ -45,6 +45,10 @@ def _page(path: Path) -> tuple[str, list[str]]:
 
 
 def _norm(s: str) -> str:
+    """Whitespace collapsed and the marks that rendering removes or changes (markdown's backticks
+    and stars, math delimiters, list markers) dropped, the same way for sources and pages."""
+    s = re.sub(r"\\[()\[\]]|[`*$]", "", s)
+    s = re.sub(r"^\s*(?:[-+]|\d+\.)\s+", "", s)
     return re.sub(r"\s+", " ", s).strip()
 
 
