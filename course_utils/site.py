@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build"
 AUDIENCES = ("students", "instructors")
 
-__all__ = ["notebook_stems", "cache_key", "execute", "student_page", "course_map", "build", "main"]
+__all__ = ["notebook_stems", "cache_key", "executed_here", "execute", "student_page", "course_map", "build", "main"]
 
 
 def notebook_stems(root: Path = ROOT) -> list[str]:
@@ -58,9 +58,20 @@ def cache_key(notebook: Path, profile: str, root: Path = ROOT) -> str:
     return h.hexdigest()
 
 
+# Solution notebooks executed (not taken from the cache) by this process: path -> cache key.
+# The test run's conftest lets nbval skip a notebook the site test has just executed unchanged.
+EXECUTED: dict[str, str] = {}
+
+
+def executed_here(notebook: Path, profile: str, root: Path = ROOT) -> bool:
+    """True when this process executed ``notebook`` (as it is now) in ``profile`` for the site."""
+    done = EXECUTED.get(str(Path(notebook).resolve()))
+    return done is not None and done == cache_key(Path(notebook), profile, root)
+
+
 def _kernel_env(profile: str, stem: str, root: Path) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("CI", "COURSE_DATA_LOG", "COURSE_NOTEBOOK", "MPLBACKEND")}
+    # COURSE_DATA_LOG stays: the test run's data check sees what these kernels used
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "COURSE_NOTEBOOK", "MPLBACKEND")}
     env.update(COURSE_PROFILE=profile, COURSE_NO_WIDGETS="1", COURSE_NOTEBOOK=f"{stem}.ipynb",
                MPLBACKEND="module://matplotlib_inline.backend_inline",
                PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
@@ -106,6 +117,8 @@ def execute(stems: list[str], profile: str, root: Path = ROOT, cache: Path | Non
             for stem, fut in futures.items():
                 try:
                     log(f"  {stem}: executed in {fut.result():.0f} s ({profile} profile)")
+                    src = todo[stem][0]
+                    EXECUTED[str(src.resolve())] = cache_key(src, profile, root)
                 except Exception as e:  # report all notebooks, then fail
                     failed.append(f"{stem}: {type(e).__name__}: {str(e)[-1500:]}")
             if failed:

@@ -172,3 +172,26 @@ def test_student_page_takes_outputs_by_cell_id():
     assert page["cells"][0]["outputs"][0]["text"] == "ok"           # the solution's output
     assert page["cells"][1]["outputs"] == []
     assert student["cells"][0]["outputs"] == []                     # the input is not changed
+
+
+def test_an_execution_is_cached_and_remembered_for_nbval(tmp_path):
+    """A notebook executed for the site is cached (not run again) and counts as executed in this
+    process (conftest then spares nbval a second run) until it changes."""
+    import nbformat
+
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "course_utils").mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os\nprint(os.environ['COURSE_PROFILE'])")])
+    path = tmp_path / "solutions" / "99_tiny.ipynb"
+    nbformat.write(nb, path)
+    log = []
+    out = site.execute(["99_tiny"], "ci", root=tmp_path, cache=tmp_path / "cache", log=log.append)
+    ran = nbformat.read(out["99_tiny"], as_version=4)
+    assert ran.cells[0].outputs[0]["text"].strip() == "ci"
+    assert "executed" in log[0] and site.executed_here(path, "ci", tmp_path)
+    assert not site.executed_here(path, "cpu", tmp_path)
+    site.execute(["99_tiny"], "ci", root=tmp_path, cache=tmp_path / "cache", log=log.append)
+    assert "cached" in log[-1]
+    nb.cells[0].source += "\n1"
+    nbformat.write(nb, path)
+    assert not site.executed_here(path, "ci", tmp_path)
