@@ -367,7 +367,8 @@ def test_widgets_render_and_respond_in_jupyterlab(tabs, path):
 
 def _expected_widgets(path: Path) -> int:
     """How many widget calls the notebook's code makes (one per call site)."""
-    call = re.compile(r"^\s*(?:\w+\.)?(%s)\(" % "|".join(map(re.escape, WIDGET_CALLS)), re.M)
+    call = re.compile(r"^\s*(?:[\w, ]+=\s*)?(?:\w+\.)?(%s)\(" % "|".join(map(re.escape, WIDGET_CALLS)),
+                      re.M)
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     return sum(len(call.findall("".join(c["source"]))) for c in cells if c["cell_type"] == "code")
 
