@@ -4,8 +4,12 @@ One JupyterLab server (a free local port, a token, temporary settings/workspaces
 and one Chromium, driven by Playwright, for the whole module; both are stopped even on failure.
 For each solution notebook that calls a widget of ``course_utils.widgets`` (found by reading the
 notebooks, so a new notebook is picked up): Run All in the ``ci`` profile, then every widget must
-render as a widget (not "Loading widget...", not a text repr), each slider / dropdown must change
-the figure above it, and setting it back must give exactly the figure shown after Run All.
+render as a widget (not "Loading widget...", not a text repr, no stray ``Out[n]``), each slider /
+dropdown must change the figure above it, and setting it back must give exactly the figure shown
+after Run All (so the first figure is right); a row of buttons (a game) must change the figure when
+clicked. Two notebooks run at a time (``COURSE_BROWSER_PARALLEL``), each in its own tab and kernel;
+JupyterLab keeps its default settings (comms over subshells on), so a redraw runs in a kernel
+thread of its own as it does for students.
 A student notebook must open without a kernel-selection dialog, and the browser console must show
 no errors from the widgets.
 
