@@ -7,6 +7,9 @@ Real data: every dataset lookup of a notebook is logged (COURSE_DATA_LOG, one JS
 ``course_utils.data.record_data_source``; COURSE_NOTEBOOK names the notebook whose kernel is
 starting). At the end the run lists which data each notebook used, and fails if a notebook used a
 built-in stand-in for a dataset that the data folder or the mirror (COURSE_DATA_MIRROR) holds.
+
+A solution notebook that tests/test_site.py executed in this same run, unchanged and in the same
+profile (its kernels log their data too), is not executed a second time by nbval.
 """
 import os
 import tempfile
@@ -56,6 +59,11 @@ def pytest_runtest_setup(item):
     # before nbval starts a notebook's kernel (which copies os.environ): name the notebook
     if item.path.suffix == ".ipynb":
         os.environ["COURSE_NOTEBOOK"] = item.path.name
+        from course_utils import site
+        profile = os.environ.get("COURSE_PROFILE", "ci")
+        if site.executed_here(item.path, profile):
+            pytest.skip(f"{item.path.name} as it is now was executed in the {profile} profile by "
+                        "tests/test_site.py in this run (without error; its data checked)")
     else:
         os.environ.pop("COURSE_NOTEBOOK", None)
 

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import math
+import threading
+from contextlib import contextmanager
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.patches import Rectangle
 
 from .images import to_numpy
 
-__all__ = ["in_notebook", "show_images", "show_zoom", "radial_power_spectrum",
+__all__ = ["in_notebook", "capture_figures", "show_images", "show_zoom", "radial_power_spectrum",
            "plot_power_spectra", "show_filters", "history_series", "LivePlot"]
 
 
@@ -21,6 +24,41 @@ def in_notebook() -> bool:
         return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
     except ImportError:
         return False
+
+
+_capture = threading.local()
+
+
+@contextmanager
+def capture_figures():
+    """Within this block (in this thread only), ``show_images`` and ``show_zoom`` draw on
+    ``matplotlib.figure.Figure`` objects outside pyplot and append them to the yielded list
+    instead of showing them. Nothing global is touched, so a widget can redraw in a kernel thread
+    of its own (JupyterLab's comms over subshells) while a cell draws with pyplot."""
+    outer = getattr(_capture, "figures", None)
+    _capture.figures = figures = []
+    try:
+        yield figures
+    finally:
+        _capture.figures = outer
+
+
+def _subplots(nrows: int, ncols: int, figsize: tuple[float, float]):
+    figures = getattr(_capture, "figures", None)
+    if figures is None:
+        return plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    figures.append(fig)
+    return fig, fig.subplots(nrows, ncols, squeeze=False)
+
+
+def _show():
+    if getattr(_capture, "figures", None) is None:
+        plt.show()
 
 
 def _imshow(ax, img, title=None):
@@ -37,7 +75,7 @@ def show_images(images: list, titles: list[str] | None = None, ncols: int | None
     n = len(images)
     ncols = ncols or n
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    fig, axes = _subplots(nrows, ncols, (size * ncols, size * nrows))
     for i, ax in enumerate(axes.flat):
         if i < n:
             _imshow(ax, images[i], titles[i] if titles else None)
@@ -46,7 +84,7 @@ def show_images(images: list, titles: list[str] | None = None, ncols: int | None
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
-    plt.show()
+    _show()
 
 
 def show_zoom(images: list[torch.Tensor], titles: list[str], box: tuple[int, int, int] | None = None,
@@ -64,17 +102,17 @@ def show_zoom(images: list[torch.Tensor], titles: list[str], box: tuple[int, int
         box = ((h - side) // 2, (w - side) // 2, side)
     top, left, side = box
     n = len(images)
-    fig, axes = plt.subplots(2, n, figsize=(size * n, size * 2), squeeze=False)
+    fig, axes = _subplots(2, n, (size * n, size * 2))
     for i, (img, t) in enumerate(zip(images, titles)):
         _imshow(axes[0, i], img, t)
-        axes[0, i].add_patch(plt.Rectangle((left - 0.5, top - 0.5), side, side, fill=False,
-                                           edgecolor="red", linewidth=1.5))
+        axes[0, i].add_patch(Rectangle((left - 0.5, top - 0.5), side, side, fill=False,
+                                       edgecolor="red", linewidth=1.5))
         _imshow(axes[1, i], img[..., top:top + side, left:left + side])
     axes[1, 0].set_title(f"zoom: {side}x{side} px at ({top}, {left})", fontsize=9, loc="left")
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
-    plt.show()
+    _show()
 
 
 def radial_power_spectrum(img: torch.Tensor, bins: int = 64) -> tuple[np.ndarray, np.ndarray]:

@@ -50,40 +50,52 @@ def on_step_grid(w):
     return w
 
 
-def _render(fn: Callable, values: dict) -> list:
-    """Call ``fn(**values)`` and return the figures it drew as PNG images (not shown)."""
-    import matplotlib.pyplot as plt
-    from IPython.display import Image
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return buf.getvalue()
 
-    before = set(plt.get_fignums())
-    show = plt.show
-    plt.show = lambda *args, **kwargs: None  # keep the figures: they are returned instead
-    try:
-        fn(**values)
-    finally:
-        plt.show = show
-    images = []
-    for num in sorted(set(plt.get_fignums()) - before):
-        fig = plt.figure(num)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", bbox_inches="tight")
-        plt.close(fig)
-        images.append(Image(data=buf.getvalue(), format="png"))
-    return images
+
+def _render(fn: Callable, values: dict) -> list:
+    """Call ``fn(**values)`` and return the figures it drew as PNG images (not shown).
+
+    ``fn`` draws with ``course_utils.plots`` (``show_images``, ``show_zoom``) or returns a
+    ``matplotlib.figure.Figure``. Neither touches pyplot's global state, so a redraw is safe in
+    the kernel thread that handles widget messages (JupyterLab 4.6 runs comms over subshells)
+    while the main thread runs a cell that draws with pyplot."""
+    from IPython.display import Image
+    from matplotlib.figure import Figure
+
+    from .plots import capture_figures
+
+    with capture_figures() as figures:
+        returned = fn(**values)
+    if isinstance(returned, Figure) and returned not in figures:
+        figures.append(returned)
+    if not figures:
+        raise TypeError(f"{getattr(fn, '__name__', fn)}({values}) drew no figure that the widget can "
+                        "show: draw with course_utils.plots (show_images, show_zoom) or return a "
+                        "matplotlib.figure.Figure (pyplot's figures are shared by all threads).")
+    return [Image(data=_png(fig), format="png") for fig in figures]
 
 
 def interact_or_static(fn: Callable, **controls) -> None:
     """Draw ``fn(**start values)``; in a live kernel, sliders below the figure redraw it.
 
-    Each control is an ipywidgets widget (``FloatLogSlider(value=..., ...)``, ``IntSlider``,
-    ``Dropdown``...); its starting ``value`` (moved onto the slider's step grid) is what the
-    first figure uses. Returns None (no stray ``Out[n]``).
+    ``fn`` draws with ``course_utils.plots`` (``show_images``, ``show_zoom``) or returns a
+    ``matplotlib.figure.Figure``. Each control is an ipywidgets widget (``FloatLogSlider(value=...,
+    ...)``, ``IntSlider``, ``Dropdown``...); its starting ``value`` (moved onto the slider's step
+    grid) is what the first figure uses. Returns None (no stray ``Out[n]``).
     """
     controls = {k: on_step_grid(w) for k, w in controls.items()}
     start = {k: w.value for k, w in controls.items()}
     if not widgets_available():
         print("(static figure: sliders need a live Jupyter kernel)")
-        fn(**start)
+        from matplotlib.figure import Figure
+        returned = fn(**start)
+        if isinstance(returned, Figure):
+            from IPython.display import Image, display
+            display(Image(data=_png(returned), format="png"))
         return None
     import ipywidgets
     from IPython.display import DisplayHandle, display

@@ -14,14 +14,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _drawer(calls):
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     def draw(t=0.5, k=1):
         calls.append((t, k))
-        plt.figure()
-        plt.plot([0, 1], [0, t])
-        plt.show()
-        return plt.gcf()  # a return value must not become the cell's Out[n]
+        fig = Figure()
+        fig.subplots().plot([0, 1], [0, t])
+        return fig  # the figure to show; it must not become the cell's Out[n]
     return draw
 
 
@@ -69,3 +68,35 @@ def test_headless_execution_with_widgets_enabled_keeps_static_figures(monkeypatc
         kinds = [(o.output_type, sorted(o.get("data", {}))) for o in c.outputs]
         assert any("image/png" in d for _, d in kinds), kinds
         assert not any(t == "execute_result" for t, _ in kinds), kinds
+
+
+def test_a_redraw_in_another_thread_leaves_pyplot_alone():
+    """JupyterLab 4.6 handles widget messages in a second kernel thread: a redraw there must not
+    create, show or close pyplot figures that the main thread is drawing."""
+    import threading
+
+    import matplotlib.pyplot as plt
+    import torch
+
+    from course_utils import plots
+
+    img = torch.rand(1, 1, 32, 32)
+    mine = plt.figure()                  # the main thread's figure, drawn meanwhile
+    out = []
+
+    def draw(top=4):
+        plots.show_zoom([img, 1 - img], ["a", "b"], (top, 4, 8))
+
+    thread = threading.Thread(target=lambda: out.extend(widgets._render(draw, {"top": 8})))
+    thread.start()
+    thread.join()
+    assert plt.get_fignums() == [mine.number]
+    assert len(out) == 1 and out[0].data[:4] == b"\x89PNG"
+    assert widgets._render(draw, {"top": 8})[0].data == out[0].data   # same state, same image
+    assert widgets._render(draw, {"top": 12})[0].data != out[0].data
+    plt.close(mine)
+
+
+def test_a_drawer_that_shows_nothing_gets_a_clear_message():
+    with pytest.raises(TypeError, match="course_utils.plots"):
+        widgets._render(lambda t=1: None, {"t": 1})
