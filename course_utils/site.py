@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build"
 AUDIENCES = ("students", "instructors")
 
-__all__ = ["notebook_stems", "cache_key", "executed_here", "execute", "student_page", "course_map", "build", "main"]
+__all__ = ["notebook_stems", "cache_key", "executed_here", "execute", "student_page", "home_table", "build", "main"]
 
 
 def notebook_stems(root: Path = ROOT) -> list[str]:
@@ -144,31 +144,22 @@ def student_page(student_nb: dict, executed_nb: dict) -> dict:
     return nb
 
 
-def course_map(readme: str, pages: dict[str, str], seconds: dict[str, float], profile: str) -> str:
-    """The README's "Course map" section as the home page: each notebook's name and lecture
-    section link to its page, and a column gives this build's execution time."""
-    m = re.search(r"^## Course map\n(.*?)(?=^## )", readme, re.S | re.M)
-    if not m:
-        raise ValueError("README.md has no '## Course map' section: the site's home page is built "
-                         "from it (a table whose first column names the notebooks)")
-    lines = []
-    for line in m.group(1).strip().splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else None
-        if cells is None:
-            lines.append(line)
-        elif set(cells[0]) <= set("-: "):
-            lines.append(line.rstrip() + " --- |")
-        elif cells[0] == "notebook":
-            lines.append(line.rstrip() + f" this build ({profile}) |")
-        else:
-            stem = cells[0]
-            if stem in pages:
-                cells[0] = f"[{stem}]({pages[stem]})"
-                cells[1] = f"[{cells[1]}]({pages[stem]})"
-            t = seconds.get(stem)
-            cells.append(f"{t:.0f} s" if t is not None else "not built")
-            lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+def home_table(pages: dict[str, str], seconds: dict[str, float], profile: str) -> str:
+    """The course map (:mod:`course_utils.course_map`, the README's table) as the home page: each
+    notebook's name and lecture section link to its page, and a column gives this build's time."""
+    from . import course_map
+    times = course_map.run_times()
+    rows = [f"| notebook | lecture section | you build | GPU (full) | CPU (cpu) | CI (ci) | this build ({profile}) "
+            "| needs |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for stem, nb in course_map.NOTEBOOKS.items():
+        name, lecture = stem, nb["lecture"]
+        if stem in pages:
+            name, lecture = f"[{stem}]({pages[stem]})", f"[{lecture}]({pages[stem]})"
+        t = seconds.get(stem)
+        measured = [course_map.run_time_text(stem, p, times) for p in course_map.PROFILES]
+        rows.append(f"| {name} | {lecture} | {nb['build']} | {' | '.join(measured)} | "
+                    f"{f'{t:.0f} s' if t is not None else 'not built'} | {nb['needs']} |")
+    return "\n".join(rows)
 
 
 def _title(nb: dict, stem: str) -> str:
@@ -197,13 +188,12 @@ def _write_book(src: Path, audience: str, profile: str, executed: dict[str, Path
         titles[stem] = _title(nb, stem)
         (src / f"{stem}.ipynb").write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n",
                                            encoding="utf-8")
-    readme = (root / "README.md").read_text(encoding="utf-8")
     who = ("the student notebooks (exercises to write) with the figures and tables of the solutions "
            "run" if audience == "students" else "the solutions in full (instructors)")
     home = [f"# Pixels from Nothing — course map ({audience})", "",
             f"These pages show {who}, executed in the `{profile}` profile. Run them yourself in "
             "JupyterLab (see the README); sliders there replace the static figures shown here.", "",
-            course_map(readme, {s: f"{s}.ipynb" for s in executed}, seconds, profile), "",
+            home_table({s: f"{s}.ipynb" for s in executed}, seconds, profile), "",
             "The course's trained models: [shipped checkpoints](checkpoints.md).", ""]
     (src / "index.md").write_text("\n".join(home), encoding="utf-8")
     ckpt = root / "checkpoints" / "README.md"
