@@ -2,7 +2,8 @@
 
 ``psnr`` and ``ssim`` are the plain definitions. ``sr_metrics`` applies the papers' protocol:
 Y channel (BT.601), SR rounded to 8-bit levels, ``scale`` pixels shaved at every border.
-``radial_power_spectrum`` is the frequency analysis of notebook 08 (which frequencies a method restores).
+``average_power_spectrum`` is notebook 08's frequency analysis of a *set* of images (each normalised,
+then averaged; one image's raw spectrum for a log-log plot is ``plots.radial_power_spectrum``).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from skimage.metrics import structural_similarity
 
 from .color import rgb_to_y
 
-__all__ = ["psnr", "ssim", "shave", "quantize", "to_y8", "sr_metrics", "radial_power_spectrum"]
+__all__ = ["psnr", "ssim", "shave", "quantize", "to_y8", "sr_metrics", "average_power_spectrum"]
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> float:
@@ -88,9 +89,9 @@ def sr_metrics(sr: torch.Tensor, hr: torch.Tensor, scale: int) -> tuple[float, f
     return psnr(y_sr, y_hr, 255.0), ssim(y_sr, y_hr, 255.0)
 
 
-def radial_power_spectrum(x: torch.Tensor, normalize: bool = True
-                          ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The radially averaged power spectrum of images, averaged over the batch.
+def average_power_spectrum(x: torch.Tensor, normalize: bool = True
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The radially averaged power spectrum of a set of images, each normalised, then averaged.
 
     Each image (channels averaged) has its mean removed, its 2-D power |FFT|^2 computed and, with
     ``normalize=True``, divided by its sum (each image's spectrum sums to 1, so bright and dark or
@@ -108,7 +109,7 @@ def radial_power_spectrum(x: torch.Tensor, normalize: bool = True
     if x.dim() == 2:
         x = x[None, None]
     if x.dim() != 4:
-        raise ValueError(f"radial_power_spectrum expects (N, C, H, W) or (H, W), got {tuple(x.shape)}")
+        raise ValueError(f"average_power_spectrum expects (N, C, H, W) or (H, W), got {tuple(x.shape)}")
     img = x.double().mean(dim=1)
     img = img - img.mean(dim=(-2, -1), keepdim=True)
     p = torch.fft.fft2(img).abs().pow(2)

@@ -1,6 +1,6 @@
 """Notebook 08's library: SRResNet and the SRGAN discriminator (course_utils.srgan), ocean height
 fields from the Phillips spectrum (course_utils.heightfield) and the radially averaged power
-spectrum (course_utils.metrics.radial_power_spectrum)."""
+spectrum (course_utils.metrics.average_power_spectrum)."""
 import math
 
 import pytest
@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from course_utils.heightfield import (SPLITS, height_mse, ocean_dataset, ocean_surface, phillips,
                                      to_depth_image, wave_vectors)
-from course_utils.metrics import radial_power_spectrum
+from course_utils.metrics import average_power_spectrum
 from course_utils.models import REGISTRY, build, count_parameters
 from course_utils.srgan import (Discriminator, ResidualBlock, SRResNet, Upsampler, d_loss_bce,
                                 discriminator_parameters, g_loss_bce, srresnet_parameters)
@@ -247,33 +247,33 @@ def test_ocean_dataset_splits_are_disjoint_and_reproducible():
 
 # ---- power spectrum --------------------------------------------------------------------------
 
-def test_radial_power_spectrum_of_a_sinusoid_peaks_at_its_frequency():
+def test_average_power_spectrum_of_a_sinusoid_peaks_at_its_frequency():
     n = 64
     y, x = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
     for f in (4, 10, 25):
         img = torch.cos(2 * math.pi * f * x / n)[None, None].double()
-        freqs, power = radial_power_spectrum(img)
+        freqs, power = average_power_spectrum(img)
         assert freqs.shape == power.shape == (n // 2 + 1,)
         assert power.argmax().item() == f and math.isclose(freqs[f].item(), f / n)
         assert power[0] < 1e-20  # the mean is removed
 
 
-def test_radial_power_spectrum_is_normalised_per_image():
+def test_average_power_spectrum_is_normalised_per_image():
     torch.manual_seed(0)
     a = torch.rand(1, 1, 32, 32)
-    _, pa = radial_power_spectrum(a)
-    _, pb = radial_power_spectrum(100 * a + 7)  # scale and offset do not matter once normalised
+    _, pa = average_power_spectrum(a)
+    _, pb = average_power_spectrum(100 * a + 7)  # scale and offset do not matter once normalised
     assert torch.allclose(pa, pb)
-    _, raw = radial_power_spectrum(100 * a, normalize=False)
+    _, raw = average_power_spectrum(100 * a, normalize=False)
     assert not torch.allclose(raw, pa)
 
 
-def test_radial_power_spectrum_tells_smooth_from_sharp():
+def test_average_power_spectrum_tells_smooth_from_sharp():
     torch.manual_seed(0)
     noise = torch.rand(4, 1, 64, 64)
     blurred = F.avg_pool2d(F.pad(noise, (2, 2, 2, 2), mode="circular"), 5, stride=1)
-    _, pn = radial_power_spectrum(noise)
-    _, pbl = radial_power_spectrum(blurred)
+    _, pn = average_power_spectrum(noise)
+    _, pbl = average_power_spectrum(blurred)
     assert pbl[-8:].sum() < 0.25 * pn[-8:].sum()  # blurring removes the high frequencies
     with pytest.raises(ValueError, match="expects"):
-        radial_power_spectrum(torch.rand(3, 4, 4))
+        average_power_spectrum(torch.rand(3, 4, 4))
