@@ -211,6 +211,7 @@ class DCGANDiscriminator(nn.Module):
 #   paper     (dataset, scale) -> (PSNR dB, SSIM or None, source): the published numbers of the same
 #             architecture and training set, Y channel, shave = scale, MATLAB-bicubic degradation
 #   train     the defaults of its training script (train_sr.py: HR patch, batch, Adam lr, clip)
+#   script    (optional) its training script when it is not data_scripts/train_sr.py
 _VDSR = "Kim et al. 2016 (VDSR), Table 3"
 _SRGAN = "Ledig et al. 2017 (trained on 350k ImageNet images), Table 1:"
 _FSRCNN_TRAIN = {"patch": 48, "batch": 32, "lr": 1e-3, "clip": None}
@@ -276,6 +277,7 @@ REGISTRY: dict[str, dict] = {
         "train": {"steps": 1200, "batch": 32, "lr": 1e-3}},
     "srresnet-x4": {
         "builder": lambda: _srgan().SRResNet(), "kind": "sr", "scales": (4,), "input": "lr",
+        "script": "data_scripts/train_srgan.py",
         "channels": "rgb", "stochastic": False, "storage": "float16",
         "description": "SRResNet (16 residual blocks 3x3x64, BN, PReLU, two sub-pixel stages) on "
                        "RGB, x4, MSE loss (SRResNet-MSE)",
@@ -285,6 +287,7 @@ REGISTRY: dict[str, dict] = {
         "train": {"patch": 48, "batch": 16, "lr": 5e-4, "clip": None}},
     "srgan-x4": {
         "builder": lambda: _srgan().SRResNet(), "kind": "sr", "scales": (4,), "input": "lr",
+        "script": "data_scripts/train_srgan.py",
         "channels": "rgb", "stochastic": False, "storage": "float16",
         "description": "SRGAN generator (the SRResNet architecture) on RGB, x4, initialised from "
                        "srresnet-x4, VGG54 content loss + 1e-3 adversarial loss",
@@ -325,8 +328,9 @@ def load_shipped(name: str, checkpoint_dir: str | Path | None = None,
     model = build(name)
     path = Path(checkpoint_dir or repo_root() / "checkpoints") / f"{name}.pt"
     if not path.is_file():
-        how = (f"`python data_scripts/train_sr.py {name}`" if REGISTRY[name]["kind"] == "sr"
-               else "its script in data_scripts/")
+        script = REGISTRY[name].get("script")
+        how = (f"`python {script} {name}`" if script else f"`python data_scripts/train_sr.py {name}`"
+               if REGISTRY[name]["kind"] == "sr" else "its script in data_scripts/")
         raise CheckpointError(
             f"{path} is missing: the method {name!r} needs the course's checkpoint. Restore it "
             f"from the repository (`git checkout -- checkpoints/`) or train it with {how}.")

@@ -277,3 +277,23 @@ def test_average_power_spectrum_tells_smooth_from_sharp():
     assert pbl[-8:].sum() < 0.25 * pn[-8:].sum()  # blurring removes the high frequencies
     with pytest.raises(ValueError, match="expects"):
         average_power_spectrum(torch.rand(3, 4, 4))
+
+
+def test_missing_srresnet_checkpoint_names_its_script(tmp_path):
+    from course_utils.checkpoints import CheckpointError
+    from course_utils.models import sr_method
+    with pytest.raises(CheckpointError, match="train_srgan.py srresnet-x4"):
+        sr_method("srresnet-x4", checkpoint_dir=tmp_path)(torch.rand(1, 3, 6, 6), 4)
+
+
+def test_srresnet_is_an_rgb_method_of_the_evaluator(tmp_path):
+    from course_utils.checkpoints import save_checkpoint
+    from course_utils.evaluate import evaluate_images
+    from course_utils.models import sr_method
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "srresnet-x4.pt", SRResNet().state_dict(), name="srresnet-x4",
+                    meta={"command": "test", "steps": 0, "seconds": 0.0, "note": "test", "val_psnr": 0.0},
+                    half=True)
+    method = sr_method("srresnet-x4", checkpoint_dir=tmp_path)
+    r = evaluate_images(method, [torch.rand(1, 3, 24, 28)], 4, rgb=True)
+    assert r["images"] == 1 and math.isfinite(r["psnr"])
