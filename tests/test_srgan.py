@@ -297,3 +297,18 @@ def test_srresnet_is_an_rgb_method_of_the_evaluator(tmp_path):
     method = sr_method("srresnet-x4", checkpoint_dir=tmp_path)
     r = evaluate_images(method, [torch.rand(1, 3, 24, 28)], 4, rgb=True)
     assert r["images"] == 1 and math.isfinite(r["psnr"])
+
+
+def test_benchmark_judges_the_srresnet_target_from_the_numbers():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "sr_checkpoints.py"
+    spec = importlib.util.spec_from_file_location("sr_checkpoints", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = {("srresnet-x4", "Set5", 4): {"psnr": 29.5}, ("srgan-x4", "Set5", 4): {"psnr": 27.25}}
+    lines = bench.targets(rows).splitlines()
+    assert "| srresnet-x4 x4 >= 30.0 | 29.50 | 30.00 | no |" in lines
+    assert "| srgan-x4 x4 < srresnet-x4 | 27.25 | 29.50 | yes |" in lines
+    rows[("srresnet-x4", "Set5", 4)] = {"psnr": 30.2}
+    assert "| srresnet-x4 x4 >= 30.0 | 30.20 | 30.00 | yes |" in bench.targets(rows).splitlines()
