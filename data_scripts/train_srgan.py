@@ -3,7 +3,9 @@
     python data_scripts/train_srgan.py srresnet-x4 --steps 2000
     python data_scripts/train_srgan.py srgan-x4 --steps 600 --init srresnet-x4
 
-``srresnet-x4``: SRResNet (16 blocks, RGB, x4) with the pixel-wise MSE loss (SRResNet-MSE).
+``srresnet-x4``: SRResNet (16 blocks, RGB, x4) with the pixel-wise MSE loss (SRResNet-MSE),
+initialised by ``course_utils.srgan.init_as_interpolator`` (untrained, it enlarges like a smoothed
+nearest-neighbour interpolation; ``--random-init`` for PyTorch's default).
 ``srgan-x4``: the same generator initialised from ``checkpoints/srresnet-x4.pt`` (as the paper
 does), trained with BasicSR's step order (G's update with D frozen, then D's on the same fakes:
 ``course_utils.train.gan_step(d_first=False)``): content loss ``--content`` (default VGG54 =
@@ -43,7 +45,7 @@ from course_utils.data import SRPatches, get_images, split_train_val  # noqa: E4
 from course_utils.evaluate import evaluate_images  # noqa: E402
 from course_utils.images import load_builtin  # noqa: E402
 from course_utils.models import REGISTRY, build  # noqa: E402
-from course_utils.srgan import Discriminator, d_loss_bce, g_loss_bce  # noqa: E402
+from course_utils.srgan import Discriminator, d_loss_bce, g_loss_bce, init_as_interpolator  # noqa: E402
 from course_utils.train import gan_step, supervised_step, train_loop  # noqa: E402
 
 # colour photographs among the built-in images (the grey ones would teach grey)
@@ -88,6 +90,9 @@ def main(argv=None) -> int:
                    help="srgan-x4's content loss (default vgg54)")
     p.add_argument("--adv", type=float, default=1e-3, help="adversarial weight (paper: 1e-3)")
     p.add_argument("--features", choices=["auto", "imagenet", "random"], default="auto")
+    p.add_argument("--random-init", dest="interp_init", action="store_false",
+                   help="srresnet-x4 without --init: PyTorch's random initialisation (default: "
+                   "srgan.init_as_interpolator, the untrained network enlarges like interpolation)")
     p.add_argument("--no-builtin", dest="builtin", action="store_false",
                    help="train on T91 alone (default: T91 + the colour built-in photos)")
     p.add_argument("--n-val", type=int, default=5, help="T91 images held out for validation")
@@ -123,6 +128,8 @@ def main(argv=None) -> int:
         load_weights(G, ck["state_dict"], init_path)
         prev = ck["meta"]
         print(f"G initialised from {init_path.name} ({prev.get('steps')} steps)")
+    elif args.interp_init:
+        init_as_interpolator(G)
     opt_g = torch.optim.Adam(G.parameters(), lr=lr)
     schedulers = {"G": torch.optim.lr_scheduler.CosineAnnealingLR(opt_g, T_max=args.steps,
                                                                   eta_min=0.05 * lr)}
@@ -160,7 +167,7 @@ def main(argv=None) -> int:
         until = now.replace(hour=hh, minute=mm, second=0, microsecond=0).timestamp()
     rid = run_id([args.name, init_sha, args.steps, batch, patch, lr, args.content if gan else "",
                   args.adv if gan else 0, args.features if gan else "", args.builtin,
-                  args.n_val, args.seed])
+                  args.n_val, args.seed] + ([] if args.init or args.interp_init else ["random-init"]))
     work = cfg.data_dir / "checkpoints" / f"train_{args.name}_{rid}.pt"
     print(f"work file {work} (run the same command again to resume)")
     t0 = time.time()
@@ -179,7 +186,9 @@ def main(argv=None) -> int:
     note = (f"short CPU training: {steps} steps{planned}, {minutes:.0f} min (1 thread, shared "
             f"CPU), T91 (RGB) minus {args.n_val} held-out images"
             + (" + built-in colour photos" if args.builtin else "")
-            + f", Adam lr {lr:g} cosine, batch {batch}, HR patch {patch}")
+            + f", Adam lr {lr:g} cosine, batch {batch}, HR patch {patch}"
+            + ("; initialised as an interpolator (srgan.init_as_interpolator)"
+               if not args.init and args.interp_init else ""))
     if gan:
         note += (f"; initialised from {args.init} ({prev.get('steps')} steps); {feats_source}, "
                  f"adversarial weight {args.adv:g}, BasicSR step order (G then D)")

@@ -312,3 +312,26 @@ def test_benchmark_judges_the_srresnet_target_from_the_numbers():
     assert "| srgan-x4 x4 < srresnet-x4 | 27.25 | 29.50 | yes |" in lines
     rows[("srresnet-x4", "Set5", 4)] = {"psnr": 30.2}
     assert "| srresnet-x4 x4 >= 30.0 | 30.20 | 30.00 | yes |" in bench.targets(rows).splitlines()
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_interpolator_initialisation_enlarges_the_input(train):
+    from course_utils.srgan import init_as_interpolator
+    torch.manual_seed(0)
+    net = init_as_interpolator(SRResNet(blocks=3)).train(train)
+    x = torch.full((2, 3, 8, 8), 0.5)
+    x[1, 1] = 0.2  # another colour: channels stay apart
+    with torch.no_grad():
+        y = net(x)
+        h0 = net.head(x)
+        assert torch.allclose(net.body_end(net.body(h0)) + h0, h0)  # the body starts as the identity
+    inner = y[..., 8:-8, 8:-8]
+    assert torch.allclose(inner[1, 1], torch.full_like(inner[1, 1], 0.2), atol=1e-5)
+    assert torch.allclose(inner[0], torch.full_like(inner[0], 0.5), atol=1e-5)
+    # a step edge stays an edge (no content is invented, nothing is lost)
+    e = torch.zeros(1, 3, 8, 8)
+    e[..., 4:] = 1.0
+    with torch.no_grad():
+        ye = net(e)[0, 0, 16]
+    assert ye[3:12].abs().max() < 1e-5 and (ye[20:28] - 1).abs().max() < 1e-5  # 3 px: the border
+    assert (ye[12:20].diff() >= -1e-6).all()  # monotone across the edge
