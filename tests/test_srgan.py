@@ -335,3 +335,26 @@ def test_interpolator_initialisation_enlarges_the_input(train):
         ye = net(e)[0, 0, 16]
     assert ye[3:12].abs().max() < 1e-5 and (ye[20:28] - 1).abs().max() < 1e-5  # 3 px: the border
     assert (ye[12:20].diff() >= -1e-6).all()  # monotone across the edge
+
+
+def _train_srgan_module():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "data_scripts" / "train_srgan.py"
+    spec = importlib.util.spec_from_file_location("train_srgan", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_train_srgan_deadline_stops_before_any_update():
+    import time as _time
+    mod = _train_srgan_module()
+    calls = []
+    step = mod.deadline_step(lambda b: calls.append(b) or {"loss": 0.0}, None)
+    assert step(1) == {"loss": 0.0} and calls == [1]
+    late = mod.deadline_step(lambda b: calls.append(b) or {"loss": 0.0}, _time.time() - 1)
+    with pytest.raises(KeyboardInterrupt):
+        late(2)
+    assert calls == [1]  # the step past the deadline never ran
+    assert mod.run_id(["srresnet-x4", 650]) != mod.run_id(["srresnet-x4", 651])
