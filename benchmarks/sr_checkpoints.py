@@ -8,7 +8,8 @@
    (``course_utils.evaluate``), beside bicubic and the paper's number (labelled as theirs).
 2. The targets of the course (issue 5), each marked met / not met from the numbers just computed:
    SRCNN, FSRCNN and ESPCN at x3 reach their papers' Set5 numbers; VDSR is above SRCNN and FSRCNN
-   at every scale it covers.
+   at every scale it covers; SRResNet-MSE (srresnet-x4) reaches 30.0 dB on Set5 x4 and SRGAN
+   (srgan-x4) stays below it in PSNR.
 3. Speed on this machine: median wall time of SRCNN 9-1-5 and FSRCNN(56,12,4) producing the same
    x3 output (bicubic enlargement included for SRCNN, as it needs it), and the ratio.
 
@@ -70,6 +71,13 @@ def targets(rows: dict) -> str:
         ours = rows[("vdsr", "Set5", s)]["psnr"]
         lines.append(f"| vdsr x{s} > {best[1]} | {ours:.2f} | {best[0]:.2f} | "
                      f"{'yes' if ours > best[0] else 'no'} |")
+    if ("srresnet-x4", "Set5", 4) in rows:  # issue 14: a CPU-trained SRResNet-MSE reaches 30 dB
+        ours = rows[("srresnet-x4", "Set5", 4)]["psnr"]
+        lines.append(f"| srresnet-x4 x4 >= 30.0 | {ours:.2f} | 30.00 | {'yes' if ours >= 30.0 else 'no'} |")
+        if ("srgan-x4", "Set5", 4) in rows:  # SRGAN trades PSNR for sharpness, as in the paper
+            gan = rows[("srgan-x4", "Set5", 4)]["psnr"]
+            lines.append(f"| srgan-x4 x4 < srresnet-x4 | {gan:.2f} | {ours:.2f} | "
+                         f"{'yes' if gan < ours else 'no'} |")
     return "\n".join(lines)
 
 

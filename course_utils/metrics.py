@@ -2,6 +2,8 @@
 
 ``psnr`` and ``ssim`` are the plain definitions. ``sr_metrics`` applies the papers' protocol:
 Y channel (BT.601), SR rounded to 8-bit levels, ``scale`` pixels shaved at every border.
+``average_power_spectrum`` is notebook 08's frequency analysis of a *set* of images (each normalised,
+then averaged; one image's raw spectrum for a log-log plot is ``plots.radial_power_spectrum``).
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from skimage.metrics import structural_similarity
 
 from .color import rgb_to_y
 
-__all__ = ["psnr", "ssim", "shave", "quantize", "to_y8", "sr_metrics"]
+__all__ = ["psnr", "ssim", "shave", "quantize", "to_y8", "sr_metrics", "average_power_spectrum"]
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> float:
@@ -85,3 +87,43 @@ def sr_metrics(sr: torch.Tensor, hr: torch.Tensor, scale: int) -> tuple[float, f
     y_sr = shave(to_y8(sr.double()), scale) * 255
     y_hr = shave(to_y8(hr.double()), scale) * 255
     return psnr(y_sr, y_hr, 255.0), ssim(y_sr, y_hr, 255.0)
+
+
+def average_power_spectrum(x: torch.Tensor, normalize: bool = True
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The radially averaged power spectrum of a set of images, each normalised, then averaged.
+
+    Each image (channels averaged) has its mean removed, its 2-D power |FFT|^2 computed and, with
+    ``normalize=True``, divided by its sum (each image's spectrum sums to 1, so bright and dark or
+    smooth and rough images count equally: the method of the report "Recovering high frequency
+    geometric details", Figure 10); the power is then averaged over rings of radius
+    |f| = sqrt(fx^2 + fy^2) (cycles per pixel, ring width 1/n for n = min(H, W)) and over images.
+
+    Args:
+        x: (N, C, H, W) or (H, W) images (any range; e.g. in [0, 1]).
+    Returns:
+        (freqs, power): ``freqs`` (n // 2 + 1,) the rings' radii in cycles/pixel from 0 to 0.5
+        (Nyquist), ``power`` (n // 2 + 1,) the mean power per frequency of each ring (0 at f = 0,
+        the mean removed). Plot ``power`` on a log scale.
+    """
+    if x.dim() == 2:
+        x = x[None, None]
+    if x.dim() != 4:
+        raise ValueError(f"average_power_spectrum expects (N, C, H, W) or (H, W), got {tuple(x.shape)}")
+    img = x.double().mean(dim=1)
+    img = img - img.mean(dim=(-2, -1), keepdim=True)
+    p = torch.fft.fft2(img).abs().pow(2)
+    if normalize:
+        p = p / p.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-300)
+    H, W = img.shape[-2:]
+    n = min(H, W)
+    fy = torch.fft.fftfreq(H, dtype=torch.float64)[:, None]
+    fx = torch.fft.fftfreq(W, dtype=torch.float64)[None, :]
+    ring = torch.round(torch.sqrt(fx ** 2 + fy ** 2) * n).long()
+    bins = n // 2 + 1
+    keep = ring < bins                     # the corners beyond Nyquist along an axis are left out
+    idx = ring[keep]
+    counts = torch.bincount(idx, minlength=bins).double()
+    sums = torch.stack([torch.bincount(idx, weights=q[keep], minlength=bins) for q in p])
+    power = (sums / counts.clamp_min(1)).mean(dim=0)
+    return torch.arange(bins, dtype=torch.float64) / n, power

@@ -211,7 +211,9 @@ class DCGANDiscriminator(nn.Module):
 #   paper     (dataset, scale) -> (PSNR dB, SSIM or None, source): the published numbers of the same
 #             architecture and training set, Y channel, shave = scale, MATLAB-bicubic degradation
 #   train     the defaults of its training script (train_sr.py: HR patch, batch, Adam lr, clip)
+#   script    (optional) its training script when it is not data_scripts/train_sr.py
 _VDSR = "Kim et al. 2016 (VDSR), Table 3"
+_SRGAN = "Ledig et al. 2017 (trained on 350k ImageNet images), Table 1:"
 _FSRCNN_TRAIN = {"patch": 48, "batch": 32, "lr": 1e-3, "clip": None}
 REGISTRY: dict[str, dict] = {
     "srcnn-x3": {
@@ -273,7 +275,32 @@ REGISTRY: dict[str, dict] = {
         "description": "the same gated PixelCNN prior trained alone (no LR image), 28x28 MNIST, 4 levels",
         "paper": {},
         "train": {"steps": 1200, "batch": 32, "lr": 1e-3}},
+    "srresnet-x4": {
+        "builder": lambda: _srgan().SRResNet(), "kind": "sr", "scales": (4,), "input": "lr",
+        "script": "data_scripts/train_srgan.py",
+        "channels": "rgb", "stochastic": False, "storage": "float16",
+        "description": "SRResNet (16 residual blocks 3x3x64, BN, PReLU, two sub-pixel stages) on "
+                       "RGB, x4, MSE loss (SRResNet-MSE)",
+        # the paper's model was trained on 350k ImageNet images, ours on T91 (+ photos) on a CPU
+        "paper": {("Set5", 4): (32.05, 0.9019, _SRGAN + " SRResNet-MSE"),
+                  ("Set14", 4): (28.49, 0.8184, _SRGAN + " SRResNet-MSE")},
+        "train": {"patch": 48, "batch": 16, "lr": 5e-4, "clip": None}},
+    "srgan-x4": {
+        "builder": lambda: _srgan().SRResNet(), "kind": "sr", "scales": (4,), "input": "lr",
+        "script": "data_scripts/train_srgan.py",
+        "channels": "rgb", "stochastic": False, "storage": "float32",
+        "description": "SRGAN generator (the SRResNet architecture) on RGB, x4, initialised from "
+                       "srresnet-x4, VGG54 content loss + 1e-3 adversarial loss",
+        "paper": {("Set5", 4): (29.40, 0.8472, _SRGAN + " SRGAN-VGG54"),
+                  ("Set14", 4): (26.02, 0.7397, _SRGAN + " SRGAN-VGG54")},
+        "train": {"patch": 48, "batch": 16, "lr": 1e-4, "clip": None}},
 }
+
+
+def _srgan():
+    """course_utils.srgan, imported when an SRResNet record is built (notebook 08)."""
+    from . import srgan
+    return srgan
 
 
 def _pixelcnn():
@@ -301,8 +328,9 @@ def load_shipped(name: str, checkpoint_dir: str | Path | None = None,
     model = build(name)
     path = Path(checkpoint_dir or repo_root() / "checkpoints") / f"{name}.pt"
     if not path.is_file():
-        how = (f"`python data_scripts/train_sr.py {name}`" if REGISTRY[name]["kind"] == "sr"
-               else "its script in data_scripts/")
+        script = REGISTRY[name].get("script")
+        how = (f"`python {script} {name}`" if script else f"`python data_scripts/train_sr.py {name}`"
+               if REGISTRY[name]["kind"] == "sr" else "its script in data_scripts/")
         raise CheckpointError(
             f"{path} is missing: the method {name!r} needs the course's checkpoint. Restore it "
             f"from the repository (`git checkout -- checkpoints/`) or train it with {how}.")

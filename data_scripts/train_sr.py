@@ -47,7 +47,7 @@ def run_id(name: str, init_sha256: str, settings: list) -> str:
     return hashlib.sha256(repr([name, init_sha256, *settings]).encode()).hexdigest()[:10]
 
 
-SR_MODELS = sorted(name for name, r in REGISTRY.items() if r["kind"] == "sr")
+SR_MODELS = sorted(name for name, r in REGISTRY.items() if r["kind"] == "sr" and "script" not in r)
 
 
 def main(argv=None) -> int:

@@ -97,11 +97,12 @@ def test_vdsr_receptive_field_is_2d_plus_1():
 def test_run_model_returns_hr_size(name):
     torch.manual_seed(0)
     net = build(name).eval()
+    c = 3 if REGISTRY[name]["channels"] == "rgb" else 1
     for s in REGISTRY[name]["scales"]:
-        lr = torch.rand(1, 1, 9, 10, dtype=torch.float64)
+        lr = torch.rand(1, c, 9, 10, dtype=torch.float64)
         with torch.no_grad():
             out = run_model(name, net, lr, s)
-        assert out.shape == (1, 1, 9 * s, 10 * s)
+        assert out.shape == (1, c, 9 * s, 10 * s)
 
 
 def test_methods_registered_and_listed():

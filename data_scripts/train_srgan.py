@@ -1,0 +1,211 @@
+"""Train (or resume) the course's SRResNet-MSE and SRGAN checkpoints (notebook 08).
+
+    python data_scripts/train_srgan.py srresnet-x4 --steps 2000
+    python data_scripts/train_srgan.py srgan-x4 --steps 600 --init srresnet-x4
+
+``srresnet-x4``: SRResNet (16 blocks, RGB, x4) with the pixel-wise MSE loss (SRResNet-MSE),
+initialised by ``course_utils.srgan.init_as_interpolator`` (untrained, it enlarges like a smoothed
+nearest-neighbour interpolation; ``--random-init`` for PyTorch's default).
+``srgan-x4``: the same generator initialised from ``checkpoints/srresnet-x4.pt`` (as the paper
+does), trained with BasicSR's step order (G's update with D frozen, then D's on the same fakes:
+``course_utils.train.gan_step(d_first=False)``): content loss ``--content`` (default VGG54 =
+``relu5_4`` / 12.75, from ``course_utils.features``: ImageNet VGG-19 when its weights are here,
+else the labelled offline fallback; the source goes into the checkpoint's note) plus
+``--adv`` (1e-3) times the adversarial loss -log D(G(x^LR)).
+
+Training data: T91 in RGB minus ``--n-val`` images held out for validation, plus the colour
+built-in photos (``--builtin``), random HR patches with flips/rot90; x^LR is the MATLAB-bicubic
+downscale. Validation: PSNR (Y, shave 4) on the held-out T91 images. Set5/Set14 are never used
+here. The run is resumable: the same command picks up its work file
+``data/checkpoints/train_NAME_RUNID.pt`` (every ``--ckpt-every`` steps). ``--until HH:MM``
+(UTC) stops the run at that time (the step in progress finishes, the work file is written); a
+run stopped early writes no checkpoint unless ``--ship-partial`` is given, and then its meta says
+how many of the planned steps were done. The checkpoint ``checkpoints/NAME.pt`` (float16, +
+``.sha256``) holds the generator alone with meta {command, steps, seconds, note, val_psnr}.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shlex
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from course_utils import setup  # noqa: E402
+from course_utils.checkpoints import load_checkpoint, load_weights, save_checkpoint  # noqa: E402
+from course_utils.data import SRPatches, get_images, split_train_val  # noqa: E402
+from course_utils.evaluate import evaluate_images  # noqa: E402
+from course_utils.images import load_builtin  # noqa: E402
+from course_utils.models import REGISTRY, build  # noqa: E402
+from course_utils.srgan import Discriminator, d_loss_bce, g_loss_bce, init_as_interpolator  # noqa: E402
+from course_utils.train import gan_step, supervised_step, train_loop  # noqa: E402
+
+# colour photographs among the built-in images (the grey ones would teach grey)
+BUILTIN_COLOUR = ["china", "flower", "motorcycle", "immunohistochemistry", "hubble"]
+CONTENT = {"mse": None, "vgg22": "relu2_2", "vgg54": "relu5_4"}
+
+
+def run_id(settings: list) -> str:
+    """A short fingerprint of the run's settings: it names the work file, so the same command
+    resumes its own run and another command starts afresh."""
+    return hashlib.sha256(repr(settings).encode()).hexdigest()[:10]
+
+
+def deadline_step(step, until: float | None):
+    """``step`` that raises KeyboardInterrupt *before* updating anything once ``until`` (epoch
+    seconds) has passed: train_loop then saves its work file and returns (interrupted)."""
+    def wrapped(batch):
+        if until is not None and time.time() >= until:
+            raise KeyboardInterrupt
+        return step(batch)
+    return wrapped
+
+
+def training_images(cfg, n_val: int, builtin: bool):
+    images, names, source = get_images("T91", cfg, mode="rgb", fallback=False)
+    train, tnames, val, vnames = split_train_val(images, names, n_val=n_val, seed=0)
+    if builtin:
+        train = train + [load_builtin(n, "rgb") for n in BUILTIN_COLOUR]
+        tnames = tnames + BUILTIN_COLOUR
+    return train, tnames, val, vnames, source
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", choices=["srresnet-x4", "srgan-x4"])
+    p.add_argument("--steps", type=int, required=True, help="total optimizer steps (of G)")
+    p.add_argument("--batch", type=int)
+    p.add_argument("--patch", type=int, help="HR patch size (pixels, a multiple of 16)")
+    p.add_argument("--lr", type=float, help="Adam learning rate of G (and D), cosine to 5%%")
+    p.add_argument("--init", help="start G from this shipped checkpoint (srgan-x4: srresnet-x4)")
+    p.add_argument("--content", choices=sorted(CONTENT), default="vgg54",
+                   help="srgan-x4's content loss (default vgg54)")
+    p.add_argument("--adv", type=float, default=1e-3, help="adversarial weight (paper: 1e-3)")
+    p.add_argument("--features", choices=["auto", "imagenet", "random"], default="auto")
+    p.add_argument("--random-init", dest="interp_init", action="store_false",
+                   help="srresnet-x4 without --init: PyTorch's random initialisation (default: "
+                   "srgan.init_as_interpolator, the untrained network enlarges like interpolation)")
+    p.add_argument("--no-builtin", dest="builtin", action="store_false",
+                   help="train on T91 alone (default: T91 + the colour built-in photos)")
+    p.add_argument("--n-val", type=int, default=5, help="T91 images held out for validation")
+    p.add_argument("--val-every", type=int, default=200)
+    p.add_argument("--ckpt-every", type=int, default=100)
+    p.add_argument("--until", help="stop at this UTC time HH:MM (resume later with the same command)")
+    p.add_argument("--ship-partial", action="store_true",
+                   help="write checkpoints/NAME.pt even when stopped before --steps")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, help="output folder (default: checkpoints/)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cfg = setup(profile="cpu", seed=args.seed)
+    record = REGISTRY[args.name]
+    patch = args.patch or record["train"]["patch"]
+    batch = args.batch or record["train"]["batch"]
+    lr = args.lr or record["train"]["lr"]
+    gan = args.name == "srgan-x4"
+
+    train, tnames, val, vnames, source = training_images(cfg, args.n_val, args.builtin)
+    print(f"{source}: {len(train)} training images ({'with' if args.builtin else 'without'} "
+          f"built-in photos), validation on {', '.join(vnames)}")
+    data = SRPatches(train, 4, patch=patch, length=10**9, seed=args.seed)
+    loader = DataLoader(data, batch_size=batch, shuffle=False, num_workers=0)
+
+    G = build(args.name)
+    init_sha, prev = "", {}
+    if args.init:
+        init_path = cfg.checkpoint_dir / f"{args.init}.pt"
+        ck = load_checkpoint(init_path, name=args.init)
+        init_sha = hashlib.sha256(init_path.read_bytes()).hexdigest()
+        load_weights(G, ck["state_dict"], init_path)
+        prev = ck["meta"]
+        print(f"G initialised from {init_path.name} ({prev.get('steps')} steps)")
+    elif args.interp_init:
+        init_as_interpolator(G)
+    opt_g = torch.optim.Adam(G.parameters(), lr=lr)
+    schedulers = {"G": torch.optim.lr_scheduler.CosineAnnealingLR(opt_g, T_max=args.steps,
+                                                                  eta_min=0.05 * lr)}
+    models, optimizers = {"G": G}, {"G": opt_g}
+    feats_source = ""
+    if gan:
+        from course_utils.features import load_features, perceptual_loss
+        layer = CONTENT[args.content]
+        if layer is None:
+            content = F.mse_loss
+            feats_source = "content loss: MSE"
+        else:
+            feats = load_features([layer], source=args.features)
+            feats_source = f"content loss: {args.content.upper()} ({feats.source})"
+
+            def content(sr, hr):
+                return perceptual_loss(feats, sr, hr, layer)
+        D = Discriminator(patch)
+        opt_d = torch.optim.Adam(D.parameters(), lr=lr)
+        schedulers["D"] = torch.optim.lr_scheduler.CosineAnnealingLR(opt_d, T_max=args.steps,
+                                                                     eta_min=0.05 * lr)
+        models["D"], optimizers["D"] = D, opt_d
+        step = gan_step(G, D, opt_g, opt_d, d_loss_bce, g_loss_bce, content_loss=content,
+                        adv_weight=args.adv, d_first=False)
+    else:
+        step = supervised_step(G, F.mse_loss, opt_g)
+
+    def val_fn():
+        return evaluate_images(lambda x, s: G(x.float()).double(), val, 4, vnames, rgb=True)["psnr"]
+
+    until = None
+    if args.until:
+        hh, mm = map(int, args.until.split(":"))
+        now = datetime.now(timezone.utc)
+        until = now.replace(hour=hh, minute=mm, second=0, microsecond=0).timestamp()
+    rid = run_id([args.name, init_sha, args.steps, batch, patch, lr, args.content if gan else "",
+                  args.adv if gan else 0, args.features if gan else "", args.builtin,
+                  args.n_val, args.seed] + ([] if args.init or args.interp_init else ["random-init"]))
+    work = cfg.data_dir / "checkpoints" / f"train_{args.name}_{rid}.pt"
+    print(f"work file {work} (run the same command again to resume)")
+    t0 = time.time()
+    hist = train_loop(deadline_step(step, until), loader, args.steps, models, optimizers,
+                      schedulers, val_fn=val_fn, val_every=args.val_every, checkpoint=work,
+                      ckpt_every=args.ckpt_every, plot=False, desc=args.name)
+    steps = hist["step"][-1] if hist["step"] else 0
+    if steps < args.steps and not args.ship_partial:
+        print(f"stopped at step {steps} of {args.steps}: run the same command again to resume")
+        return 1
+    val_psnr = hist["val"][-1] if hist["val_step"] and hist["val_step"][-1] == steps else val_fn()
+    command = "python data_scripts/train_srgan.py " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    minutes = hist["seconds"] / 60
+    planned = "" if steps >= args.steps else f" (stopped at {steps} of {args.steps} planned steps)"
+    note = (f"short CPU training: {steps} steps{planned}, {minutes:.0f} min (1 thread, shared "
+            f"CPU), T91 (RGB) minus {args.n_val} held-out images"
+            + (" + built-in colour photos" if args.builtin else "")
+            + f", Adam lr {lr:g} cosine, batch {batch}, HR patch {patch}"
+            + ("; initialised as an interpolator (srgan.init_as_interpolator)"
+               if not args.init and args.interp_init else ""))
+    if gan:
+        note += (f"; initialised from {args.init} ({prev.get('steps')} steps); {feats_source}, "
+                 f"adversarial weight {args.adv:g}, BasicSR step order (G then D)")
+    note += "; not the paper's schedule"
+    meta = {"command": command, "steps": steps, "seconds": round(hist["seconds"], 1),
+            "note": note, "val_psnr": round(val_psnr, 3), "val_images": vnames, "scales": [4],
+            "arch": record["description"], "planned_steps": args.steps}
+    if gan:
+        meta["features"] = feats_source
+        meta["init_steps"] = prev.get("steps")
+        meta["init_seconds"] = prev.get("seconds")
+    out = (args.out or cfg.checkpoint_dir) / f"{args.name}.pt"
+    digest = save_checkpoint(out, G.state_dict(), name=args.name, meta=meta,
+                             half=record["storage"] == "float16")
+    print(f"wrote {out} sha256 {digest}\n  {meta}\n  (this run: {time.time() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
