@@ -32,8 +32,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-__all__ = ["srresnet_parameters", "discriminator_parameters", "d_loss_bce", "g_loss_bce",
-           "init_as_interpolator",
+__all__ = ["srresnet_parameters", "discriminator_parameters", "init_as_interpolator",
            "ResidualBlock", "Upsampler", "SRResNet", "Discriminator", "DISC_LAYERS"]
 
 # (out channels, stride) of the discriminator's eight convolutions
@@ -63,19 +62,6 @@ def discriminator_parameters(patch: int = 96, channels: int = 3) -> int:
         cin = cout
     flat = 512 * (patch // 16) ** 2
     return n + flat * 1024 + 1024 + 1024 + 1
-
-
-def d_loss_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """The discriminator's loss -log D(x^HR) - log(1 - D(G(x^LR))), mean over the batch
-    (logits in, numerically stable)."""
-    return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
-
-
-def g_loss_bce(fake_logits: torch.Tensor) -> torch.Tensor:
-    """SRGAN's adversarial loss of the generator, -log D(G(x^LR)) (the non-saturating form),
-    mean over the batch."""
-    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 
 
 @torch.no_grad()

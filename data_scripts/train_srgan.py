@@ -45,8 +45,8 @@ from course_utils.data import SRPatches, get_images, split_train_val  # noqa: E4
 from course_utils.evaluate import evaluate_images  # noqa: E402
 from course_utils.images import load_builtin  # noqa: E402
 from course_utils.models import REGISTRY, build  # noqa: E402
-from course_utils.srgan import Discriminator, d_loss_bce, g_loss_bce, init_as_interpolator  # noqa: E402
-from course_utils.train import gan_step, supervised_step, train_loop  # noqa: E402
+from course_utils.srgan import Discriminator, init_as_interpolator  # noqa: E402
+from course_utils.train import d_loss, g_loss_nonsat, gan_step, supervised_step, train_loop  # noqa: E402
 
 # colour photographs among the built-in images (the grey ones would teach grey)
 BUILTIN_COLOUR = ["china", "flower", "motorcycle", "immunohistochemistry", "hubble"]
@@ -152,7 +152,7 @@ def main(argv=None) -> int:
         schedulers["D"] = torch.optim.lr_scheduler.CosineAnnealingLR(opt_d, T_max=args.steps,
                                                                      eta_min=0.05 * lr)
         models["D"], optimizers["D"] = D, opt_d
-        step = gan_step(G, D, opt_g, opt_d, d_loss_bce, g_loss_bce, content_loss=content,
+        step = gan_step(G, D, opt_g, opt_d, d_loss, g_loss_nonsat, content_loss=content,
                         adv_weight=args.adv, d_first=False)
     else:
         step = supervised_step(G, F.mse_loss, opt_g)

@@ -11,8 +11,9 @@ from course_utils.heightfield import (SPLITS, height_mse, ocean_dataset, ocean_s
                                      to_depth_image, wave_vectors)
 from course_utils.metrics import average_power_spectrum
 from course_utils.models import REGISTRY, build, count_parameters
-from course_utils.srgan import (Discriminator, ResidualBlock, SRResNet, Upsampler, d_loss_bce,
-                                discriminator_parameters, g_loss_bce, srresnet_parameters)
+from course_utils.srgan import (Discriminator, ResidualBlock, SRResNet, Upsampler, discriminator_parameters,
+                                srresnet_parameters)
+from course_utils.train import d_loss as d_loss_bce, g_loss_nonsat as g_loss_bce
 
 
 # ---- SRResNet --------------------------------------------------------------------------------
