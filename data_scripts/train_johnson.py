@@ -27,6 +27,7 @@ time and held-out objective in its meta; ``--ship-partial`` ships whatever the w
 (labelled with its step count) without training.
 """
 import argparse
+import math
 import os
 import shlex
 import sys
@@ -186,6 +187,12 @@ def main(argv=None) -> int:
     net.eval()
     with torch.no_grad():
         val_now = val_fn()
+    # float16 storage: how much does rounding the weights change the held-out outputs?
+    half_net = TransformNet(tuple(args.widths), args.blocks, args.upsample).eval()
+    half_net.load_state_dict({k: v.half().float() for k, v in net.state_dict().items()})
+    with torch.no_grad():
+        mse = (net(val_x) - half_net(val_x)).pow(2).mean().item()
+    half_psnr = 10 * math.log10(1 / mse) if mse > 0 else float("inf")
     cmd_args = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--ship-partial"]
     cmd = "nice -n 10 python data_scripts/train_johnson.py " + " ".join(shlex.quote(a) for a in cmd_args)
     partial = steps < args.steps
@@ -196,6 +203,7 @@ def main(argv=None) -> int:
             "upsample": args.upsample, "alpha": args.alpha, "beta": args.beta, "gamma": args.gamma,
             "lr": args.lr, "seed": args.seed, "threads": args.threads,
             "val_gatys": round(val_now["gatys"], 5),
+            "float16_psnr_db": round(min(half_psnr, 999.0), 1),  # float32 vs float16 outputs
             "note": f"{args.style}, {steps} steps{' (stopped early, of ' + str(args.steps) + ')' if partial else ''}, "
                     f"{hist['seconds'] / 60:.0f} min on {args.threads} CPU thread(s) under load, "
                     f"{feats.source}; held-out Gatys objective {val_now['gatys']:.3f}"}
