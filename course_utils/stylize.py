@@ -216,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                                             "(one forward pass).")
     p.add_argument("--style", help="style name (see --list)")
     p.add_argument("--list", action="store_true", help="list the shipped styles and exit")
+    p.add_argument("--checkpoints", default=None, help="folder of the checkpoints (default: the "
+                   "course's checkpoints/)")
     p.add_argument("input", nargs="?", help="the photo to stylise (PNG, JPEG, ...)")
     p.add_argument("output", nargs="?", help="where to write the result (.png recommended)")
     a = p.parse_args(argv)
@@ -238,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        net, meta = load_style(a.style)
+        net, meta = load_style(a.style, a.checkpoints)
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
