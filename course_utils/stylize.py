@@ -38,7 +38,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-__all__ = ["ResidualBlock", "TransformNet", "upsample_conv", "stylize", "style_targets",
+__all__ = ["ResidualBlock", "TransformNet", "RandomCrops", "upsample_conv", "stylize", "style_targets",
            "objective", "square", "style_names", "record_name", "load_style", "main", "SMALL",
            "PAPER", "LAYERS"]
 
@@ -185,6 +185,45 @@ def objective(feats, x: torch.Tensor, photo: torch.Tensor, grams_s: dict, alpha:
     tv = tv_loss(x)
     gatys = alpha * content + beta * style
     return {"content": content, "style": style, "tv": tv, "gatys": gatys, "loss": gatys + gamma * tv}
+
+
+class RandomCrops:
+    """Endless batches (batch, 3, size, size) of random crops of ``images`` (each (1, 3, H, W) in
+    [0, 1]), the training data of the style networks: an image drawn at random, rescaled by a
+    random factor in [0.7, 1.3] (images smaller than the crop are first enlarged to ``size``; a
+    rescaled side never goes below ``size``), a random crop, a random horizontal flip. All draws from one seeded generator whose state is saved with the work file (resume)."""
+
+    def __init__(self, images, size: int, batch: int, seed: int = 0):
+        self.images, self.size, self.batch = images, size, batch
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __iter__(self):
+        return self
+
+    def _one(self):
+        g = self.generator
+        img = self.images[int(torch.randint(len(self.images), (1,), generator=g))]
+        h, w = img.shape[-2:]
+        lo = self.size / min(h, w)
+        f = max(lo, float(torch.empty(1).uniform_(0.7, 1.3, generator=g)) * max(lo, 1.0))
+        nh, nw = max(self.size, round(h * f)), max(self.size, round(w * f))
+        img = F.interpolate(img, size=(nh, nw), mode="bicubic", antialias=True,
+                            align_corners=False).clamp(0, 1)
+        i = int(torch.randint(nh - self.size + 1, (1,), generator=g))
+        j = int(torch.randint(nw - self.size + 1, (1,), generator=g))
+        crop = img[..., i:i + self.size, j:j + self.size]
+        if torch.rand(1, generator=g) < 0.5:
+            crop = crop.flip(-1)
+        return crop
+
+    def __next__(self):
+        return torch.cat([self._one() for _ in range(self.batch)])
+
+    def state_dict(self):
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state):
+        self.generator.set_state(state["generator"])
 
 
 def record_name(style: str) -> str:

@@ -43,50 +43,11 @@ from course_utils import data  # noqa: E402
 from course_utils.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
 from course_utils.features import GATYS_CONTENT, load_features  # noqa: E402
 from course_utils.images import load_builtin  # noqa: E402
-from course_utils.stylize import (LAYERS, SMALL, TransformNet, objective, record_name,  # noqa: E402
-                                  square, style_targets)
+from course_utils.stylize import (LAYERS, SMALL, RandomCrops, TransformNet, objective,  # noqa: E402
+                                  record_name, square, style_targets)
 from course_utils.train import train_loop  # noqa: E402
 
 BUILTIN_CONTENT = ["china", "flower", "motorcycle"]
-
-
-class RandomCrops:
-    """Endless batches (batch, 3, size, size) of random crops of ``images`` (each (1, 3, H, W)):
-    an image drawn at random, rescaled by a random factor so that its short side lies between
-    ``size`` and 1.5x its own short side (at least ``size``), a random crop, a random horizontal
-    flip. All draws from one seeded generator whose state is saved with the work file (resume)."""
-
-    def __init__(self, images, size: int, batch: int, seed: int = 0):
-        self.images, self.size, self.batch = images, size, batch
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __iter__(self):
-        return self
-
-    def _one(self):
-        g = self.generator
-        img = self.images[int(torch.randint(len(self.images), (1,), generator=g))]
-        h, w = img.shape[-2:]
-        lo = self.size / min(h, w)
-        f = max(lo, float(torch.empty(1).uniform_(0.7, 1.3, generator=g)) * max(lo, 1.0))
-        nh, nw = max(self.size, round(h * f)), max(self.size, round(w * f))
-        img = F.interpolate(img, size=(nh, nw), mode="bicubic", antialias=True,
-                            align_corners=False).clamp(0, 1)
-        i = int(torch.randint(nh - self.size + 1, (1,), generator=g))
-        j = int(torch.randint(nw - self.size + 1, (1,), generator=g))
-        crop = img[..., i:i + self.size, j:j + self.size]
-        if torch.rand(1, generator=g) < 0.5:
-            crop = crop.flip(-1)
-        return crop
-
-    def __next__(self):
-        return torch.cat([self._one() for _ in range(self.batch)])
-
-    def state_dict(self):
-        return {"generator": self.generator.get_state()}
-
-    def load_state_dict(self, state):
-        self.generator.set_state(state["generator"])
 
 
 def content_images(cfg, n_val: int, seed: int):
