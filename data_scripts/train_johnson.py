@@ -164,6 +164,7 @@ def main(argv=None) -> int:
             "upsample": args.upsample, "alpha": args.alpha, "beta": args.beta, "gamma": args.gamma,
             "lr": args.lr, "seed": args.seed, "threads": args.threads,
             "val_gatys": round(val_now["gatys"], 5),
+            "val_curve": [[int(n), round(v, 5)] for n, v in zip(hist["val_step"], hist["val_gatys"])],
             "float16_psnr_db": round(min(half_psnr, 999.0), 1),  # float32 vs float16 outputs
             "note": f"{args.style}, {steps} steps{' (stopped early, of ' + str(args.steps) + ')' if partial else ''}, "
                     f"{hist['seconds'] / 60:.0f} min on {args.threads} CPU thread(s) under load, "
