@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -131,7 +130,7 @@ class TransformNet(nn.Module):
 
 
 def stylize(net: nn.Module, photo: torch.Tensor) -> torch.Tensor:
-    """One feed-forward stylisation of ``photo`` (1 or N, 3, H, W) in [0, 1], any H, W >= 2:
+    """One feed-forward stylisation of ``photo`` (1 or N, 3 or 1, H, W) in [0, 1], any H, W >= 4:
     reflection-padded to multiples of 4, passed through ``net`` without gradients, cropped back.
     Returns (N, 3, H, W) in [0, 1]."""
     if photo.dim() == 3:
@@ -169,7 +168,7 @@ def objective(feats, x: torch.Tensor, photo: torch.Tensor, grams_s: dict, alpha:
               fc: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Gatys' objective of images x (N, 3, H, W) for photos (N, 3, H, W), plus Johnson's TV term.
 
-    Returns {"content", "style", "tv", "gatys", "loss"}: scalars (means over the batch), with
+    Returns {"content", "style", "tv", "gatys", "loss"}: scalars for the whole batch, with
     gatys = alpha * content + beta * style (notebook 09's relative losses, ``features.content_loss``
     and ``features.style_loss``) and loss = gatys + gamma * tv (what the networks are trained on).
     ``fc``: the photos' features at ``layer`` if already computed.
@@ -191,7 +190,8 @@ class RandomCrops:
     """Endless batches (batch, 3, size, size) of random crops of ``images`` (each (1, 3, H, W) in
     [0, 1]), the training data of the style networks: an image drawn at random, rescaled by a
     random factor in [0.7, 1.3] (images smaller than the crop are first enlarged to ``size``; a
-    rescaled side never goes below ``size``), a random crop, a random horizontal flip. All draws from one seeded generator whose state is saved with the work file (resume)."""
+    rescaled side never goes below ``size``), a random crop, a random horizontal flip. All draws
+    come from one seeded generator whose state is saved with the work file (resume)."""
 
     def __init__(self, images, size: int, batch: int, seed: int = 0):
         self.images, self.size, self.batch = images, size, batch
