@@ -288,19 +288,25 @@ REGISTRY: dict[str, dict] = {
         "channels": "rgb", "stochastic": False, "storage": "float16",
         "description": "Johnson et al. transformation net (16-32-64, 3 res. blocks, resize-conv, "
                        "instance norm), style starry_night",
-        "paper": {}, "train": _JOHNSON_TRAIN},
+        "paper": {},
+        "train": {**_JOHNSON_TRAIN, "steps": 250, "wall time": "24 min",
+                  "command": "nice -n 10 python data_scripts/train_johnson.py --style starry_night --steps 250"}},
     "johnson-great_wave_off_kanagawa": {
         "builder": lambda: _transform_net(), "kind": "style", "scales": (), "input": "photo",
         "channels": "rgb", "stochastic": False, "storage": "float16",
         "description": "Johnson et al. transformation net (16-32-64, 3 res. blocks, resize-conv, "
                        "instance norm), style great_wave_off_kanagawa",
-        "paper": {}, "train": _JOHNSON_TRAIN},
+        "paper": {},
+        "train": {**_JOHNSON_TRAIN, "steps": 250, "wall time": "27 min",
+                  "command": "nice -n 10 python data_scripts/train_johnson.py --style great_wave_off_kanagawa --steps 250"}},
     "johnson-udnie": {
         "builder": lambda: _transform_net(), "kind": "style", "scales": (), "input": "photo",
         "channels": "rgb", "stochastic": False, "storage": "float16",
         "description": "Johnson et al. transformation net (16-32-64, 3 res. blocks, resize-conv, "
                        "instance norm), style udnie",
-        "paper": {}, "train": _JOHNSON_TRAIN},
+        "paper": {},
+        "train": {**_JOHNSON_TRAIN, "steps": 250, "wall time": "24 min",
+                  "command": "nice -n 10 python data_scripts/train_johnson.py --style udnie --steps 250"}},
 }
 
 
