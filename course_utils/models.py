@@ -17,6 +17,9 @@ The DCGAN of notebook 02 (Radford et al. 2016, small, for 28x28 digits): ``DCGAN
 Parameter names are part of the course: the notebooks ask students to write these classes with
 the same names, so the shipped state_dicts (``checkpoints/NAME.pt``) load into their models.
 
+Johnson et al.'s feed-forward style networks of notebook 10 (``stylize.TransformNet``, one per
+painting, records ``johnson-<style>``; ``python -m course_utils.stylize`` applies them).
+
 ``REGISTRY`` holds one plain record per shipped model (builder, scales, input space, channels,
 the papers' numbers, training defaults); ``evaluate``, ``data_scripts/train_sr.py``,
 ``benchmarks/`` and the table of ``checkpoints/README.md`` all read it. ``load_shipped(name)`` is
@@ -215,6 +218,10 @@ class DCGANDiscriminator(nn.Module):
 _VDSR = "Kim et al. 2016 (VDSR), Table 3"
 _SRGAN = "Ledig et al. 2017 (trained on 350k ImageNet images), Table 1:"
 _FSRCNN_TRAIN = {"patch": 48, "batch": 32, "lr": 1e-3, "clip": None}
+# train_johnson.py's defaults: 128 px crops of T91 + 3 built-in photos, Adam, Gatys' objective
+# (alpha content at relu4_2 + beta style at relu1_1..relu5_1, relative losses) + gamma TV
+_JOHNSON_TRAIN = {"crop": 128, "batch": 4, "lr": 2e-3, "alpha": 1.0, "beta": 1.0, "gamma": 0.1,
+                  "style_size": 256, "features": "offline random multi-scale"}
 REGISTRY: dict[str, dict] = {
     "srcnn-x3": {
         "builder": partial(SRCNN, 9, 1, 5), "kind": "sr", "scales": (3,), "input": "ilr",
@@ -294,6 +301,33 @@ REGISTRY: dict[str, dict] = {
         "paper": {("Set5", 4): (29.40, 0.8472, _SRGAN + " SRGAN-VGG54"),
                   ("Set14", 4): (26.02, 0.7397, _SRGAN + " SRGAN-VGG54")},
         "train": {"patch": 48, "batch": 16, "lr": 1e-4, "clip": None}},
+    # Johnson et al.'s feed-forward style networks (notebook 10), one per painting of the styles
+    # dataset, trained with data_scripts/train_johnson.py on the offline features (the command,
+    # steps, wall time and held-out objective of each file are in its meta: checkpoints/README.md)
+    "johnson-starry_night": {
+        "builder": lambda: _transform_net(), "kind": "style", "scales": (), "input": "photo",
+        "channels": "rgb", "stochastic": False, "storage": "float16",
+        "description": "Johnson et al. transformation net (16-32-64, 3 res. blocks, resize-conv, "
+                       "instance norm), style starry_night",
+        "paper": {},
+        "train": {**_JOHNSON_TRAIN, "steps": 250, "wall time": "24 min",
+                  "command": "nice -n 10 python data_scripts/train_johnson.py --style starry_night --steps 250"}},
+    "johnson-great_wave_off_kanagawa": {
+        "builder": lambda: _transform_net(), "kind": "style", "scales": (), "input": "photo",
+        "channels": "rgb", "stochastic": False, "storage": "float16",
+        "description": "Johnson et al. transformation net (16-32-64, 3 res. blocks, resize-conv, "
+                       "instance norm), style great_wave_off_kanagawa",
+        "paper": {},
+        "train": {**_JOHNSON_TRAIN, "steps": 250, "wall time": "27 min",
+                  "command": "nice -n 10 python data_scripts/train_johnson.py --style great_wave_off_kanagawa --steps 250"}},
+    "johnson-udnie": {
+        "builder": lambda: _transform_net(), "kind": "style", "scales": (), "input": "photo",
+        "channels": "rgb", "stochastic": False, "storage": "float16",
+        "description": "Johnson et al. transformation net (16-32-64, 3 res. blocks, resize-conv, "
+                       "instance norm), style udnie",
+        "paper": {},
+        "train": {**_JOHNSON_TRAIN, "steps": 250, "wall time": "24 min",
+                  "command": "nice -n 10 python data_scripts/train_johnson.py --style udnie --steps 250"}},
 }
 
 
@@ -301,6 +335,12 @@ def _srgan():
     """course_utils.srgan, imported when an SRResNet record is built (notebook 08)."""
     from . import srgan
     return srgan
+
+
+def _transform_net() -> nn.Module:
+    """The course's small Johnson et al. network (course_utils.stylize, imported when built)."""
+    from .stylize import SMALL, TransformNet
+    return TransformNet(**SMALL)
 
 
 def _pixelcnn():
@@ -328,9 +368,11 @@ def load_shipped(name: str, checkpoint_dir: str | Path | None = None,
     model = build(name)
     path = Path(checkpoint_dir or repo_root() / "checkpoints") / f"{name}.pt"
     if not path.is_file():
-        script = REGISTRY[name].get("script")
-        how = (f"`python {script} {name}`" if script else f"`python data_scripts/train_sr.py {name}`"
-               if REGISTRY[name]["kind"] == "sr" else "its script in data_scripts/")
+        script, kind = REGISTRY[name].get("script"), REGISTRY[name]["kind"]
+        how = (f"`python {script} {name}`" if script else
+               f"`python data_scripts/train_sr.py {name}`" if kind == "sr" else
+               f"`python data_scripts/train_johnson.py --style {name.split('-', 1)[1]}`"
+               if kind == "style" else "its script in data_scripts/")
         raise CheckpointError(
             f"{path} is missing: the method {name!r} needs the course's checkpoint. Restore it "
             f"from the repository (`git checkout -- checkpoints/`) or train it with {how}.")

@@ -463,4 +463,56 @@ CATALOGUE["08_srgan"] = [
              replace="    target = feats(hr, [layer])[layer]"),
     Mutation("ex08-3", "the target always read at relu2_2",
              find="target = feats(hr, [layer])[layer]", replace='target = feats(hr, ["relu2_2"])["relu2_2"]'),
+
+
+# 10 · Johnson et al.'s feed-forward style transfer
+CATALOGUE["10_johnson"] = [
+    # 10.1 the residual block with instance normalisation
+    Mutation("ex10-1", "no skip connection (the residual alone)",
+             "return x + self.in2(self.conv2(h))", "return self.in2(self.conv2(h))"),
+    Mutation("ex10-1", "a ReLU after the sum (He et al.'s original block)",
+             "return x + self.in2(self.conv2(h))", "return F.relu(x + self.in2(self.conv2(h)))"),
+    Mutation("ex10-1", "no instance normalisation in the block",
+             "h = F.relu(self.in1(self.conv1(x)))\n        return x + self.in2(self.conv2(h))",
+             "h = F.relu(self.conv1(x))\n        return x + self.conv2(h)"),
+    Mutation("ex10-1", "zero padding (padding_mode left at its default)",
+             'padding=1, padding_mode="reflect")\n        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, '
+             'padding_mode="reflect")',
+             'padding=1)\n        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)'),
+    Mutation("ex10-1", "batch normalisation instead of instance normalisation",
+             "self.in1 = nn.InstanceNorm2d(channels, affine=True)\n        self.in2 = nn.InstanceNorm2d(channels, affine=True)",
+             "self.in1 = nn.BatchNorm2d(channels)\n        self.in2 = nn.BatchNorm2d(channels)"),
+    Mutation("ex10-1", "instance norm without affine=True (no learnt scale and shift)",
+             "self.in1 = nn.InstanceNorm2d(channels, affine=True)\n        self.in2 = nn.InstanceNorm2d(channels, affine=True)",
+             "self.in1 = nn.InstanceNorm2d(channels)\n        self.in2 = nn.InstanceNorm2d(channels)"),
+    Mutation("ex10-1", "ReLU missing between the two convolutions",
+             "h = F.relu(self.in1(self.conv1(x)))", "h = self.in1(self.conv1(x))"),
+    # 10.2 the transformation network
+    Mutation("ex10-2", "convolution before the resize (wrong upsampling order)",
+             'h = F.interpolate(h, scale_factor=2, mode="nearest")\n        return conv(h)',
+             'return F.interpolate(conv(h), scale_factor=2, mode="nearest")'),
+    Mutation("ex10-2", "bilinear instead of nearest-neighbour resize",
+             'mode="nearest"', 'mode="bilinear"'),
+    Mutation("ex10-2", "no instance norm after the second strided convolution",
+             "h = F.relu(self.in2(self.conv2(h)))", "h = F.relu(self.conv2(h))"),
+    Mutation("ex10-2", "the residual blocks are never applied",
+             "h = self.res(h)", "h = h  # (residual blocks forgotten)"),
+    Mutation("ex10-2", "tanh output (values in [-1, 1])",
+             "return torch.sigmoid(self.conv_out(h))", "return torch.tanh(self.conv_out(h))"),
+    Mutation("ex10-2", "no output activation",
+             "return torch.sigmoid(self.conv_out(h))", "return self.conv_out(h)"),
+    Mutation("ex10-2", "second downsampling convolution without stride",
+             "self.conv3 = nn.Conv2d(w2, w3, 3, stride=2, padding=1",
+             "self.conv3 = nn.Conv2d(w2, w3, 3, padding=1"),
+    Mutation("ex10-2", "transposed convolutions without output_padding (one pixel short)",
+             "self.up1 = nn.ConvTranspose2d(w3, w2, 3, stride=2, padding=1, output_padding=1)\n"
+             "            self.up2 = nn.ConvTranspose2d(w2, w1, 3, stride=2, padding=1, output_padding=1)",
+             "self.up1 = nn.ConvTranspose2d(w3, w2, 3, stride=2, padding=1)\n"
+             "            self.up2 = nn.ConvTranspose2d(w2, w1, 3, stride=2, padding=1)"),
+    Mutation("ex10-2", "zero padding in the first 9x9 convolution",
+             'self.conv1 = nn.Conv2d(3, w1, 9, padding=4, padding_mode="reflect")',
+             "self.conv1 = nn.Conv2d(3, w1, 9, padding=4)"),
+    Mutation("ex10-2", "the up-sampling convolutions swapped (up2 used first)",
+             "h = F.relu(self.in4(self.up(self.up1, h)))\n        h = F.relu(self.in5(self.up(self.up2, h)))",
+             "h = F.relu(self.in4(self.up(self.up2, h)))\n        h = F.relu(self.in5(self.up(self.up1, h)))"),
 ]

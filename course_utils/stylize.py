@@ -1,0 +1,299 @@
+"""Feed-forward style transfer (Johnson, Alahi and Fei-Fei 2016): the transformation network.
+
+A network f(y_c; theta_s) trained once per style y_s with Gatys' loss plus total variation,
+
+    min_theta  sum_i  alpha l_content(x_i; y_c^i) + beta sum_j l_style^j(x_i; y_s) + gamma ||grad x_i||_1,
+    x_i = f(y_c^i; theta_s),
+
+then stylises any photo with one forward pass (notebook 10; the losses are in
+:mod:`course_utils.features`, the training script is ``data_scripts/train_johnson.py``).
+
+The architecture, as in the lecture (and the paper's supplementary material)::
+
+    conv 9x9, w1, stride 1   - instance norm - ReLU        (N, w1, H,   W)
+    conv 3x3, w2, stride 2   - instance norm - ReLU        (N, w2, H/2, W/2)   2 strided convolutions
+    conv 3x3, w3, stride 2   - instance norm - ReLU        (N, w3, H/4, W/4)   down
+    B residual blocks (conv 3x3 - IN - ReLU - conv 3x3 - IN, plus the input)
+    upsample x2, w2          - instance norm - ReLU        (N, w2, H/2, W/2)   2 upsampling stages:
+    upsample x2, w1          - instance norm - ReLU        (N, w1, H,   W)     resize-convolution or
+    conv 9x9, 3              - sigmoid                     (N, 3,  H,   W)     fractionally strided
+
+with (w1, w2, w3) = (32, 64, 128) and B = 5 in the paper (``widths``, ``blocks``; the course ships
+smaller networks trained on a CPU). Every convolution pads by reflection (no dark frame at the
+borders). Upsampling is ``upsample="resize"`` (nearest-neighbour x2, then a 3x3 convolution:
+Odena, Dumoulin and Olah 2016, no checkerboard) or ``"transposed"`` (the paper's fractionally
+strided 3x3 convolution, stride 2, whose uneven overlap makes checkerboard artefacts).
+The output goes through a sigmoid, so it is an image in [0, 1] (the paper: a scaled tanh).
+
+    python -m course_utils.stylize --style starry_night photo.png out.png   # a shipped network
+    python -m course_utils.stylize --list
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+__all__ = ["ResidualBlock", "TransformNet", "RandomCrops", "upsample_conv", "stylize", "style_targets",
+           "objective", "square", "style_names", "record_name", "load_style", "main", "SMALL",
+           "PAPER", "LAYERS"]
+
+PAPER = {"widths": (32, 64, 128), "blocks": 5}   # Johnson et al.'s network
+SMALL = {"widths": (16, 32, 64), "blocks": 3}    # the course's shipped networks (CPU-trained)
+PREFIX = "johnson-"                              # registry names: johnson-<style>
+# Gatys' layers: the network is trained on, and judged by, the objective of notebook 09
+LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1", "relu4_2")
+
+
+def _conv(c_in: int, c_out: int, k: int, stride: int = 1) -> nn.Conv2d:
+    """A k x k convolution with reflection padding k // 2 ("same" size for stride 1)."""
+    return nn.Conv2d(c_in, c_out, k, stride=stride, padding=k // 2, padding_mode="reflect")
+
+
+def upsample_conv(c_in: int, c_out: int, upsample: str = "resize") -> nn.Module:
+    """The upsampling stage's convolution: a 3x3 convolution applied after a nearest x2 resize
+    (``"resize"``) or a fractionally strided (transposed) 3x3 convolution with stride 2 that
+    doubles the size itself (``"transposed"``: padding 1, output_padding 1)."""
+    if upsample == "resize":
+        return _conv(c_in, c_out, 3)
+    if upsample == "transposed":
+        return nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1)
+    raise ValueError(f"upsample must be 'resize' or 'transposed', got {upsample!r}")
+
+
+class ResidualBlock(nn.Module):
+    """x + IN(conv2(ReLU(IN(conv1(x))))): two 3x3 convolutions (reflection padding), instance
+    normalisation with a learnt scale and shift, ReLU between them and none after the sum
+    (He et al. 2016's block as Johnson et al. use it). (N, C, H, W) -> (N, C, H, W).
+    Parameters: conv1, in1, conv2, in2."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = _conv(channels, channels, 3)
+        self.in1 = nn.InstanceNorm2d(channels, affine=True)
+        self.conv2 = _conv(channels, channels, 3)
+        self.in2 = nn.InstanceNorm2d(channels, affine=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.in1(self.conv1(x)))
+        return x + self.in2(self.conv2(h))
+
+
+class TransformNet(nn.Module):
+    """Johnson et al.'s transformation network: photo (N, 3, H, W) in [0, 1] -> stylised image
+    (N, 3, H, W) in [0, 1]. H and W must be multiples of 4 (two stride-2 stages; :func:`stylize`
+    pads any image).
+
+    Args:
+        widths: (w1, w2, w3) channels at full, half and quarter resolution (paper: 32, 64, 128).
+        blocks: residual blocks at quarter resolution (paper: 5).
+        upsample: "resize" (nearest x2 then conv) or "transposed" (fractionally strided conv).
+    Parameters: conv1, in1, conv2, in2, conv3, in3, res.0 ... res.{B-1}, up1, in4, up2, in5,
+    conv_out (names shared with notebook 10, so the shipped state dicts load into its model).
+    """
+
+    def __init__(self, widths: tuple[int, int, int] = PAPER["widths"], blocks: int = PAPER["blocks"],
+                 upsample: str = "resize"):
+        super().__init__()
+        w1, w2, w3 = widths
+        self.widths, self.blocks, self.upsample = tuple(widths), blocks, upsample
+        self.conv1, self.in1 = _conv(3, w1, 9), nn.InstanceNorm2d(w1, affine=True)
+        self.conv2, self.in2 = _conv(w1, w2, 3, 2), nn.InstanceNorm2d(w2, affine=True)
+        self.conv3, self.in3 = _conv(w2, w3, 3, 2), nn.InstanceNorm2d(w3, affine=True)
+        self.res = nn.Sequential(*[ResidualBlock(w3) for _ in range(blocks)])
+        self.up1, self.in4 = upsample_conv(w3, w2, upsample), nn.InstanceNorm2d(w2, affine=True)
+        self.up2, self.in5 = upsample_conv(w2, w1, upsample), nn.InstanceNorm2d(w1, affine=True)
+        self.conv_out = _conv(w1, 3, 9)
+
+    def _up(self, conv: nn.Module, h: torch.Tensor) -> torch.Tensor:
+        if self.upsample == "resize":
+            h = F.interpolate(h, scale_factor=2, mode="nearest")
+        return conv(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"TransformNet expects photos (N, 3, H, W) in [0, 1], got shape "
+                             f"{tuple(x.shape)}")
+        if x.shape[-2] % 4 or x.shape[-1] % 4:
+            raise ValueError(f"TransformNet needs H and W multiples of 4 (two stride-2 stages), got "
+                             f"{tuple(x.shape[-2:])}; use stylize(net, x), which pads and crops")
+        h = F.relu(self.in1(self.conv1(x)))
+        h = F.relu(self.in2(self.conv2(h)))
+        h = F.relu(self.in3(self.conv3(h)))
+        h = self.res(h)
+        h = F.relu(self.in4(self._up(self.up1, h)))
+        h = F.relu(self.in5(self._up(self.up2, h)))
+        return torch.sigmoid(self.conv_out(h))
+
+
+def stylize(net: nn.Module, photo: torch.Tensor) -> torch.Tensor:
+    """One feed-forward stylisation of ``photo`` (1 or N, 3 or 1, H, W) in [0, 1], any H, W >= 4:
+    reflection-padded to multiples of 4, passed through ``net`` without gradients, cropped back.
+    Returns (N, 3, H, W) in [0, 1]."""
+    if photo.dim() == 3:
+        photo = photo[None]
+    if photo.shape[1] == 1:
+        photo = photo.expand(-1, 3, -1, -1)
+    h, w = photo.shape[-2:]
+    ph, pw = -h % 4, -w % 4
+    x = F.pad(photo, (0, pw, 0, ph), mode="reflect") if ph or pw else photo
+    with torch.no_grad():
+        out = net(x.to(next(net.parameters()).device))
+    return out[..., :h, :w]
+
+
+def square(img: torch.Tensor, side: int) -> torch.Tensor:
+    """Centre crop of ``img`` (1, C, H, W) to a square, resized to side x side (antialiased
+    bicubic), clamped to [0, 1] (the style targets of notebooks 09 and 10)."""
+    h, w = img.shape[-2:]
+    s = min(h, w)
+    img = img[..., (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    return F.interpolate(img, size=(side, side), mode="bicubic", antialias=True,
+                         align_corners=False).clamp(0, 1)
+
+
+def style_targets(feats, style_img: torch.Tensor, layers=None) -> dict[str, torch.Tensor]:
+    """{layer: G^l(y_s)} (1, C, C) for the style layers (default Gatys' relu1_1 ... relu5_1)."""
+    from .features import GATYS_STYLE, gram
+    layers = list(layers or GATYS_STYLE)
+    with torch.no_grad():
+        return {k: gram(v) for k, v in feats(style_img, layers).items()}
+
+
+def objective(feats, x: torch.Tensor, photo: torch.Tensor, grams_s: dict, alpha: float = 1.0,
+              beta: float = 1.0, gamma: float = 0.0, layer: str = "relu4_2",
+              fc: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Gatys' objective of images x (N, 3, H, W) for photos (N, 3, H, W), plus Johnson's TV term.
+
+    Returns {"content", "style", "tv", "gatys", "loss"}: scalars for the whole batch, with
+    gatys = alpha * content + beta * style (notebook 09's relative losses, ``features.content_loss``
+    and ``features.style_loss``) and loss = gatys + gamma * tv (what the networks are trained on).
+    ``fc``: the photos' features at ``layer`` if already computed.
+    """
+    from .features import content_loss, style_loss, tv_loss
+    wanted = list(dict.fromkeys(list(grams_s) + [layer]))
+    if fc is None:
+        with torch.no_grad():
+            fc = feats(photo, [layer])[layer]
+    fx = feats(x, wanted)
+    content = content_loss(fx[layer], fc)
+    style = style_loss(fx, grams_s)
+    tv = tv_loss(x)
+    gatys = alpha * content + beta * style
+    return {"content": content, "style": style, "tv": tv, "gatys": gatys, "loss": gatys + gamma * tv}
+
+
+class RandomCrops:
+    """Endless batches (batch, 3, size, size) of random crops of ``images`` (each (1, 3, H, W) in
+    [0, 1]), the training data of the style networks: an image drawn at random, rescaled by a
+    random factor in [0.7, 1.3] (images smaller than the crop are first enlarged to ``size``; a
+    rescaled side never goes below ``size``), a random crop, a random horizontal flip. All draws
+    come from one seeded generator whose state is saved with the work file (resume)."""
+
+    def __init__(self, images, size: int, batch: int, seed: int = 0):
+        self.images, self.size, self.batch = images, size, batch
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __iter__(self):
+        return self
+
+    def _one(self):
+        g = self.generator
+        img = self.images[int(torch.randint(len(self.images), (1,), generator=g))]
+        h, w = img.shape[-2:]
+        lo = self.size / min(h, w)
+        f = max(lo, float(torch.empty(1).uniform_(0.7, 1.3, generator=g)) * max(lo, 1.0))
+        nh, nw = max(self.size, round(h * f)), max(self.size, round(w * f))
+        img = F.interpolate(img, size=(nh, nw), mode="bicubic", antialias=True,
+                            align_corners=False).clamp(0, 1)
+        i = int(torch.randint(nh - self.size + 1, (1,), generator=g))
+        j = int(torch.randint(nw - self.size + 1, (1,), generator=g))
+        crop = img[..., i:i + self.size, j:j + self.size]
+        if torch.rand(1, generator=g) < 0.5:
+            crop = crop.flip(-1)
+        return crop
+
+    def __next__(self):
+        return torch.cat([self._one() for _ in range(self.batch)])
+
+    def state_dict(self):
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state):
+        self.generator.set_state(state["generator"])
+
+
+def record_name(style: str) -> str:
+    """The registry name of the shipped network of ``style``: ``johnson-<style>``."""
+    return PREFIX + style
+
+
+def style_names() -> list[str]:
+    """The styles with a shipped network (the registry's ``johnson-*`` records), sorted."""
+    from .models import REGISTRY
+    return sorted(n[len(PREFIX):] for n, r in REGISTRY.items() if r["kind"] == "style")
+
+
+def load_style(style: str, checkpoint_dir=None, device="cpu") -> tuple[TransformNet, dict]:
+    """(network in eval mode, meta) of a shipped style; KeyError listing the styles if unknown."""
+    from .models import load_shipped
+    if style not in style_names():
+        raise KeyError(f"no shipped style network {style!r}; available: {', '.join(style_names())}")
+    return load_shipped(record_name(style), checkpoint_dir, device)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m course_utils.stylize --style NAME IN OUT``; returns the exit status
+    (0 done, 2 bad input: unknown style, unreadable image, unwritable output)."""
+    from .checkpoints import CheckpointError
+    from .images import ImageError, load_image, save_image
+    p = argparse.ArgumentParser(prog="python -m course_utils.stylize",
+                                description="Stylise a photo with a shipped Johnson et al. network "
+                                            "(one forward pass).")
+    p.add_argument("--style", help="style name (see --list)")
+    p.add_argument("--list", action="store_true", help="list the shipped styles and exit")
+    p.add_argument("--checkpoints", default=None, help="folder of the checkpoints (default: the "
+                   "course's checkpoints/)")
+    p.add_argument("input", nargs="?", help="the photo to stylise (PNG, JPEG, ...)")
+    p.add_argument("output", nargs="?", help="where to write the result (.png recommended)")
+    a = p.parse_args(argv)
+    if a.list:
+        for s in style_names():
+            print(s)
+        return 0
+    if not a.style or not a.input or not a.output:
+        p.print_usage(sys.stderr)
+        print("error: give --style NAME, the input photo and the output file "
+              f"(styles: {', '.join(style_names())})", file=sys.stderr)
+        return 2
+    if a.style not in style_names():
+        print(f"error: unknown style {a.style!r}; available: {', '.join(style_names())}",
+              file=sys.stderr)
+        return 2
+    try:
+        photo = load_image(a.input, "rgb")
+    except ImageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        net, meta = load_style(a.style, a.checkpoints)
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = stylize(net, photo)
+    try:
+        save_image(out.cpu(), a.output)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"error: cannot write {a.output} ({type(e).__name__}: {e}); use a writable path "
+              "ending in .png or .jpg", file=sys.stderr)
+        return 2
+    print(f"{a.output}: {a.input} in the style of {a.style} ({photo.shape[-1]}x{photo.shape[-2]}, "
+          f"{meta.get('features', 'features: ?')}, {meta.get('steps', '?')} training steps)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
