@@ -57,8 +57,15 @@ COURSE_VERSIONS: dict[str, str] = {
     # 06 VDSR
     # 07 FSRCNN
     # 08 SRGAN
+    "8.1": "course_utils.srgan:ResidualBlock",
+    "8.2": "course_utils.srgan:Upsampler",
+    "8.3": "course_utils.features:perceptual_loss",
     # 09 Gatys
+    "9.1": "course_utils.features:gram",
+    "9.2": "course_utils.features:gatys_loss",
     # 10 Johnson
+    "10.1": "course_utils.stylize:ResidualBlock",
+    "10.2": "course_utils.stylize:TransformNet",
     # 11 PixelCNN SR
 }
 

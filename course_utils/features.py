@@ -53,7 +53,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-__all__ = ["layer_names", "build_vgg", "load_features", "gram", "content_loss", "style_loss",
+__all__ = ["layer_names", "build_vgg", "load_features", "gram", "content_loss", "style_loss", "gatys_loss",
            "perceptual_loss", "tv_loss", "VGGFeatures", "RandomFeatures", "SRGAN_LAYERS",
            "GATYS_CONTENT", "GATYS_STYLE", "JOHNSON_CONTENT", "JOHNSON_STYLE",
            "IMAGENET_MEAN", "IMAGENET_STD", "RANDOM_KERNELS", "RANDOM_CHANNELS", "SRGAN_RESCALE"]
@@ -360,6 +360,16 @@ def style_loss(fx: dict[str, torch.Tensor], grams_y: dict[str, torch.Tensor],
             term = term / gy.pow(2).sum(dim=(1, 2)).mean().clamp_min(1e-12)
         total = total + (1.0 if weights is None else weights[name]) * term
     return total
+
+
+def gatys_loss(fx: dict[str, torch.Tensor], fc: dict[str, torch.Tensor], grams_s: dict[str, torch.Tensor],
+               alpha: float, beta: float, layer: str) -> torch.Tensor:
+    """Gatys' objective on features already computed (notebook 09, Exercise 9.2's course version):
+    alpha * ||F^l(x) - F^l(c)||^2 / ||F^l(c)||^2 (``layer``) + beta * sum over ``grams_s`` of
+    ||G(F^k(x)) - G_s^k||_F^2 / ||G_s^k||_F^2, sums over the whole batch. A scalar."""
+    content = (fx[layer] - fc[layer]).pow(2).sum() / fc[layer].pow(2).sum()
+    style = sum((gram(fx[k]) - g).pow(2).sum() / g.pow(2).sum() for k, g in grams_s.items())
+    return alpha * content + beta * style
 
 
 def perceptual_loss(feats: nn.Module, sr: torch.Tensor, hr: torch.Tensor,

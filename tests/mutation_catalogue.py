@@ -463,6 +463,7 @@ CATALOGUE["08_srgan"] = [
              replace="    target = feats(hr, [layer])[layer]"),
     Mutation("ex08-3", "the target always read at relu2_2",
              find="target = feats(hr, [layer])[layer]", replace='target = feats(hr, ["relu2_2"])["relu2_2"]'),
+]
 
 
 # 10 · Johnson et al.'s feed-forward style transfer
