@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["causal_mask", "MaskedConv2d", "PlainPixelCNN", "down_shift", "right_shift", "gate",
-           "GatedLayer", "GatedPixelCNN", "CondResNet", "PixelSR", "quantise", "to_levels",
-           "pixel_sr_losses", "bits_per_dim", "prior_window", "sample", "DIGITS", "digits_model", "receptive_field"]
+           "GatedLayer", "GatedPixelCNN", "CondResNet", "SPADE", "CondSPADE", "PixelSR", "quantise", "to_levels",
+           "pixel_sr_losses", "bits_per_dim", "prior_window", "sample", "DIGITS", "digits_model", "FACES", "faces_model", "face_crops", "receptive_field"]
 
 
 def causal_mask(k: int, kind: str) -> torch.Tensor:
@@ -172,6 +172,72 @@ class CondResNet(nn.Module):
         return self.out(self.up(self.blocks(self.inp(lr - 0.5))))
 
 
+class SPADE(nn.Module):
+    """Spatially-adaptive normalisation (Park et al. 2019): BN(x) * (1 + gamma(m)) + beta(m).
+
+    ``x`` (N, C, H, W) is normalised per channel over the batch (no learned affine); the scale and
+    shift are predicted pixel by pixel from ``m`` (N, 1, h, w), the LR image, resized (nearest) to
+    H x W by a small shared 3x3 convolution + ReLU, then one 3x3 convolution each.
+    """
+
+    def __init__(self, c: int, hidden: int = 16):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(c, affine=False)
+        self.shared = nn.Sequential(nn.Conv2d(1, hidden, 3, padding=1), nn.ReLU())
+        self.gamma = nn.Conv2d(hidden, c, 3, padding=1)
+        self.beta = nn.Conv2d(hidden, c, 3, padding=1)
+
+    def forward(self, x, m):
+        if m.shape[-2:] != x.shape[-2:]:
+            m = F.interpolate(m, size=x.shape[-2:], mode="nearest")
+        a = self.shared(m)
+        return self.norm(x) * (1 + self.gamma(a)) + self.beta(a)
+
+
+class _SPADEBlock(nn.Module):
+    """A SPADE residual block: x + conv(ReLU(SPADE(conv(ReLU(SPADE(x)))))) (Park et al. 2019)."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.n1, self.n2 = SPADE(c), SPADE(c)
+        self.c1, self.c2 = nn.Conv2d(c, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x, m):
+        return x + self.c2(F.relu(self.n2(self.c1(F.relu(self.n1(x, m))), m)))
+
+
+class CondSPADE(nn.Module):
+    """The conditioning network with SPADE residual blocks: LR (N, 1, h, w) -> (N, K, h*s, w*s).
+
+    Like :class:`CondResNet` (3x3 convolution, ``blocks`` residual blocks at the LR size, a
+    pixel-shuffle stage per factor 2, 1x1 to K logits), but every normalisation is a
+    :class:`SPADE` whose scale and shift come from the LR image, and each upsampling stage is
+    followed by one more SPADE block at its size (the LR image resized to it), as in the report.
+    Only this network normalises: the PixelCNN prior stays causal.
+    """
+
+    def __init__(self, scale: int = 4, channels: int = 32, blocks: int = 4, K: int = 4):
+        super().__init__()
+        n_up = int(round(math.log2(scale)))
+        if 2 ** n_up != scale:
+            raise ValueError(f"CondSPADE needs a power-of-2 scale, got {scale}")
+        self.inp = nn.Conv2d(1, channels, 3, padding=1)
+        self.blocks = nn.ModuleList([_SPADEBlock(channels) for _ in range(blocks)])
+        self.up = nn.ModuleList([nn.Sequential(nn.Conv2d(channels, 4 * channels, 3, padding=1),
+                                               nn.PixelShuffle(2), nn.ReLU()) for _ in range(n_up)])
+        self.up_blocks = nn.ModuleList([_SPADEBlock(channels) for _ in range(n_up)])
+        self.out = nn.Conv2d(channels, K, 1)
+
+    def forward(self, lr):
+        m = lr - 0.5
+        x = self.inp(m)
+        for b in self.blocks:
+            x = b(x, m)
+        for up, b in zip(self.up, self.up_blocks):
+            x = b(up(x), m)
+        return self.out(F.relu(x))
+
+
 class PixelSR(nn.Module):
     """Pixel recursive SR (Dahl et al. 2017): logits = prior(HR) + conditioning(LR).
 
@@ -198,6 +264,36 @@ def digits_model(prior: dict | None = None, cond: dict | None = None) -> PixelSR
     """A PixelSR for MNIST digits (K and scale of ``DIGITS``; sizes default to ``DIGITS``'s)."""
     return PixelSR(GatedPixelCNN(K=DIGITS["K"], **(prior or DIGITS["prior"])),
                    CondResNet(DIGITS["scale"], K=DIGITS["K"], **(cond or DIGITS["cond"])))
+
+
+# The recipe of the course's faces model (ORL/Olivetti faces, 32x32 HR, 8x8 LR, K = 16 grey levels):
+# data_scripts/train_pixelsr.py --data faces (checkpoints/pixelcnn-sr-faces.pt). The split is by
+# person (see ``face_split``), training faces are augmented by vertical crop offsets and flips.
+FACES = {"K": 16, "scale": 4, "size": 32, "prior": {"channels": 32, "layers": 6},
+         "cond": {"channels": 32, "blocks": 3}, "batch": 32, "lr": 1e-3,
+         "val_people": (30, 31, 32, 33, 34), "test_people": (35, 36, 37, 38, 39)}
+
+
+def faces_model(prior: dict | None = None, cond: dict | None = None, spade: bool = False) -> PixelSR:
+    """A PixelSR for 32x32 faces (K and scale of ``FACES``); ``spade=True``: :class:`CondSPADE`."""
+    Cond = CondSPADE if spade else CondResNet
+    return PixelSR(GatedPixelCNN(K=FACES["K"], **(prior or FACES["prior"])),
+                   Cond(FACES["scale"], K=FACES["K"], **(cond or FACES["cond"])))
+
+
+def face_crops(faces: torch.Tensor, size: int = 32, offsets=(10,), flips: bool = False) -> torch.Tensor:
+    """ORL faces (N, 1, 112, 92) -> square crops (N * len(offsets) * (1 + flips), 1, size, size).
+
+    Each face is cut to the 92 x 92 square starting at row ``offset`` (10 = centred), resized to
+    ``size`` with the course's bicubic and clamped to [0, 1]; ``flips`` adds the mirror images.
+    The order is offset-major: all faces at the first offset, then the next, then the flips.
+    """
+    from .resize import imresize
+    h, w = faces.shape[-2:]
+    if h < w or any(o < 0 or o + w > h for o in offsets):
+        raise ValueError(f"face_crops: a {w}x{w} crop at rows {offsets} does not fit faces of {h}x{w}")
+    out = torch.cat([imresize(faces[..., o:o + w, :], size=(size, size)).clamp(0, 1) for o in offsets])
+    return torch.cat([out, out.flip(-1)]) if flips else out
 
 
 def to_levels(x: torch.Tensor, K: int) -> torch.Tensor:
