@@ -20,13 +20,14 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["causal_mask", "MaskedConv2d", "PlainPixelCNN", "down_shift", "right_shift", "gate",
            "GatedLayer", "GatedPixelCNN", "CondResNet", "SPADE", "CondSPADE", "PixelSR", "quantise", "to_levels",
-           "pixel_sr_losses", "bits_per_dim", "prior_window", "sample", "DIGITS", "digits_model", "FACES", "faces_model", "face_crops", "receptive_field"]
+           "pixel_sr_losses", "bits_per_dim", "prior_window", "sample", "cached_sample", "DIGITS", "digits_model", "FACES", "faces_model", "face_crops", "receptive_field"]
 
 
 def causal_mask(k: int, kind: str) -> torch.Tensor:
@@ -269,8 +270,8 @@ def digits_model(prior: dict | None = None, cond: dict | None = None) -> PixelSR
 # The recipe of the course's faces model (ORL/Olivetti faces, 32x32 HR, 8x8 LR, K = 16 grey levels):
 # data_scripts/train_pixelsr.py --data faces (checkpoints/pixelcnn-sr-faces.pt). The split is by
 # person (see ``face_split``), training faces are augmented by vertical crop offsets and flips.
-FACES = {"K": 16, "scale": 4, "size": 32, "prior": {"channels": 32, "layers": 6},
-         "cond": {"channels": 32, "blocks": 3}, "batch": 32, "lr": 1e-3,
+FACES = {"K": 16, "scale": 4, "size": 32, "prior": {"channels": 24, "layers": 5},
+         "cond": {"channels": 24, "blocks": 2}, "batch": 16, "lr": 1e-3,
          "val_people": (30, 31, 32, 33, 34), "test_people": (35, 36, 37, 38, 39)}
 
 
@@ -363,6 +364,108 @@ def sample(model: PixelSR, lr: torch.Tensor, K: int, temperature: float = 1.0,
                 k = torch.multinomial(p, 1, generator=generator)[:, 0]
             y[:, 0, i, j] = levels[k]
     return y
+
+
+def _np_linear(conv: nn.Conv2d):
+    """(cin*kh*kw, out) float32 matrix and (out,) bias of a convolution applied to one window.
+
+    The window is flattened in the order (kh, kw, cin): a row of pixels, channels last.
+    """
+    wt = conv.weight.detach().permute(2, 3, 1, 0).reshape(-1, conv.out_channels)
+    return wt.float().contiguous().numpy(), conv.bias.detach().float().numpy()
+
+
+@torch.no_grad()
+def cached_sample(model: PixelSR, lr: torch.Tensor, K: int, temperature: float = 1.0,
+                  generator: torch.Generator | None = None, scale: int = 4,
+                  return_logits: bool = False):
+    """The exact cached sampler (Ramachandran et al. 2017) of a PixelSR with a GatedPixelCNN prior.
+
+    The same draws as :func:`sample` (same arguments, same use of ``generator``), but instead of
+    running the prior over the image for every pixel it keeps every layer's activations and
+    computes only what a new pixel changes:
+
+    * **vertical stack**, once per row: when row i-1 is complete, each layer's vertical
+      convolution is computed for row i-1 only (its input rows i-1-k//2 .. i-1 are cached), the
+      gate gives the next layer's row, and the 1x1 ``v2h`` of that row is what the horizontal
+      stack of row i adds (the one-row shift);
+    * **horizontal stack**, once per pixel (i, j): each layer reads its cached input at row i,
+      columns j-k//2 .. j (the first layer: j-k//2-1 .. j-1, its input shifted right), adds
+      ``v2h`` of column j, gates, applies the 1x1 output and the residual, and caches the result
+      for the next layer and the next pixels; the output head then gives the logits of pixel
+      (i, j) alone.
+
+    Per pixel this is two tiny matrix products per layer (done in numpy, whose calls cost a
+    microsecond where torch's cost several) instead of a pass over the whole image. The
+    arithmetic is the same, but its sums run in another order than in the full-image
+    convolution, so the logits agree to float32 rounding (about 1e-6), not bit for bit; the
+    drawn samples are the same unless a random draw falls within that distance of a boundary of
+    the categorical distribution (``tests/test_pixelcnn.py`` and ``benchmarks/pixelcnn_sampler.py``
+    measure both). CPU only.
+    Returns (N, 1, h*scale, w*scale) in [0, 1] on K levels; with ``return_logits``, also the
+    (N, K, H, W) float32 logits (prior + cond) each pixel was drawn from.
+    """
+    prior = model.prior
+    if (not isinstance(prior, GatedPixelCNN)
+            or any(l.shift is not down_shift or l.gate_fn is not gate for l in prior.layers)):
+        raise ValueError("cached_sample needs a PixelSR whose prior is a GatedPixelCNN with the "
+                         "library's down_shift and gate; use sample() for other priors")
+    if lr.device.type != "cpu":
+        raise ValueError("cached_sample runs on the CPU: pass lr.cpu() and a CPU model")
+    model.eval()
+    n, _, h, w = lr.shape
+    H, W = h * scale, w * scale
+    p = prior.layers[0].k // 2
+    cond = model.cond(lr).float().permute(2, 3, 0, 1).contiguous().numpy()   # (H, W, n, K)
+    levels = (torch.arange(K, dtype=torch.float32) / (K - 1)).numpy()
+    y = np.zeros((n, 1, H, W), np.float32)
+    all_logits = np.zeros((n, K, H, W), np.float32) if return_logits else None
+    # caches. vertical stack inputs: torch (n, cin, p + H, p + W + p), zero-padded as its
+    # convolution pads; horizontal stack inputs: numpy (H, n, pad + W, cin), channels last,
+    # zero-padded on the left (one more column for the first layer: its input is shifted right).
+    chans = [1] + [l.h_out.out_channels for l in prior.layers]
+    V = [torch.zeros(n, c, p + H, W + 2 * p) for c in chans[:-1]]
+    V0 = V[0].numpy()                            # the same memory: the sampled pixels go in here
+    Hc = [np.zeros((H, n, W + p + (1 if l.first else 0), c), np.float32)
+          for l, c in zip(prior.layers, chans[:-1])]
+    weights = [(_np_linear(l.h)[0], *_np_linear(l.h_out), l.first, l.h_out.out_channels)
+               for l in prior.layers]
+    (w1, b1), (w2, b2) = _np_linear(prior.out[1]), _np_linear(prior.out[3])
+    for i in range(H):
+        # the vertical stack of row i - 1 (all of its pixels are known), and v2h of it for row i
+        S = []
+        for li, l in enumerate(prior.layers):
+            if i == 0:
+                vf = torch.zeros(n, l.v.out_channels, 1, W)                  # the shift's zero row
+            else:
+                vf = l.v(V[li][:, :, i - 1:i + p])                           # rows i-1-p .. i-1
+                if li + 1 < len(V):
+                    V[li + 1][:, :, p + i - 1, p:p + W] = gate(vf)[:, :, 0]
+            S.append(l.v2h(vf)[:, :, 0].permute(2, 0, 1).contiguous().numpy()    # (W, n, 2C),
+                     + l.h.bias.numpy())                                        # plus h's bias
+        for j in range(W):
+            for li, (wh, wo, bo, first, c) in enumerate(weights):
+                win = Hc[li][i, :, j:j + p + 1].reshape(n, -1)               # (n, (p + 1) cin)
+                hf = win @ wh + S[li][j]
+                h_new = (np.tanh(hf[:, :c]) / (1 + np.exp(-hf[:, c:]))) @ wo + bo     # gate, 1x1
+                x = h_new if first else Hc[li][i, :, j + p] + h_new
+                if li + 1 < len(Hc):
+                    Hc[li + 1][i, :, j + p] = x
+            x = np.maximum(np.maximum(x, 0) @ w1 + b1, 0) @ w2 + b2
+            logits = torch.from_numpy(x + cond[i, j])
+            if return_logits:
+                all_logits[:, :, i, j] = x + cond[i, j]
+            if temperature == 0:
+                k = logits.argmax(1)
+            else:
+                pr = torch.softmax(logits.double() / temperature, 1)
+                k = torch.multinomial(pr, 1, generator=generator)[:, 0]
+            v = levels[k.numpy()]
+            y[:, 0, i, j] = v
+            Hc[0][i, :, j + p + 1, 0] = v - 0.5                              # the next pixels' input
+            V0[:, 0, p + i, p + j] = v - 0.5
+    y = torch.from_numpy(y)
+    return (y, torch.from_numpy(all_logits)) if return_logits else y
 
 
 def receptive_field(net: Callable, x: torch.Tensor, i: int, j: int) -> torch.Tensor:
