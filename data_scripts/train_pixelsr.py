@@ -150,13 +150,19 @@ def main(argv=None) -> int:
         counter["step"] += 1
         return step(batch)
 
-    def ship(state, steps, seconds):
-        cmd = "python data_scripts/train_pixelsr.py " + " ".join(
-            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    def ship(state, steps, seconds, stopped=False):
+        cmd = "python data_scripts/train_pixelsr.py " + " ".join(   # the training command
+            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]) if a != "--ship-best")
         meta = {"command": cmd, "steps": steps, "seconds": round(seconds, 1), "data": source,
                 "seed": args.seed, "threads": 1, "recipe": recipe}
         if faces:
             best = min(curve, key=lambda c: c[1])
+            if args.cond == "plain":   # the SPADE run's curve (same split, recipe, seed), for notebook 11
+                runs = sorted(work.parent.glob(f"train_pixelcnn-sr-faces-spade_*_{args.seed}_best.pt"),
+                              key=lambda f: f.stat().st_mtime)
+                if runs:
+                    meta["spade_val_curve"] = torch.load(runs[-1], weights_only=True)["curve"]
+                    meta["spade_run"] = runs[-1].name
             meta.update({"val_bits_both": best[1], "val_bits_cond": best[2], "val_curve": curve,
                          "split": "people s1-s30 train (augmented: 5 crop offsets x flips), "
                                   "s31-s35 validation, s36-s40 test",
@@ -164,7 +170,9 @@ def main(argv=None) -> int:
                                  f"{'SPADE' if args.cond == 'spade' else 'ResNet'} conditioning; the weights "
                                  f"of step {steps} (best validation {best[1]:.3f} bits/dim, cond. alone "
                                  f"{best[2]:.3f}) of a run of {curve[-1][0]} steps, "
-                                 f"{seconds / 60:.1f} min on 1 CPU thread (nice 10, shared machine)"})
+                                 f"{seconds / 60:.1f} min on 1 CPU thread (nice 10, shared machine)"
+                                 + (f"; shipped with --ship-best from the run's last work file (step "
+                                    f"{curve[-1][0]} of {args.steps})" if stopped else "")})
         else:
             what = "the prior alone (unconditional gated PixelCNN)" if args.prior_only else "pixel recursive SR"
             vb = hist["val_both"][-1]
@@ -184,7 +192,7 @@ def main(argv=None) -> int:
         b = torch.load(best_file, weights_only=True)
         seconds = (load_checkpoint(work)["extra"]["history"].get("seconds", float("nan"))
                    if work.exists() else float("nan"))
-        ship(b["state"], b["step"], seconds)
+        ship(b["state"], b["step"], seconds, stopped=True)
         return 0
     print(f"work file {work} (run the same command again to resume)", flush=True)
     batches = RandomBatches((lr, hr), recipe["batch"], seed=args.seed)
