@@ -275,7 +275,7 @@ REGISTRY: dict[str, dict] = {
         "train": {"steps": 1200, "batch": 32, "lr": 1e-3}},
     "pixelcnn-sr-faces": {
         "builder": lambda: _pixelcnn().faces_model(), "kind": "pixel-sr", "scales": (4,),
-        "input": "lr", "channels": "gray", "stochastic": True, "storage": "float32",
+        "input": "lr", "channels": "gray", "stochastic": True, "storage": "float16",
         "description": "pixel recursive SR (gated PixelCNN prior + conditioning ResNet), ORL faces "
                        "8x8 -> 32x32, 16 grey levels, split by person; the step of best validation "
                        "bits/dim (its curve, and the SPADE run's, in the meta)",

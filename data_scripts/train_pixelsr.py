@@ -182,7 +182,19 @@ def main(argv=None) -> int:
                                  + ("" if args.prior_only else f" (cond. alone {hist['val_cond'][-1]:.3f})")})
             if not args.prior_only:
                 meta["val_bits_cond"] = round(hist["val_cond"][-1], 4)
-        sha = save_checkpoint(out, state, name=name, meta=meta)
+        half = False
+        if faces:   # float16 storage when it costs nothing measurable (the course's rule)
+            with torch.no_grad():
+                model.load_state_dict(state)
+                model.eval()
+                b32 = bits_per_dim(model(hr_val, lr_val)[0], hr_val, K)
+                model.load_state_dict({k: v.half().float() if v.dtype == torch.float32 else v
+                                       for k, v in state.items()})
+                b16 = bits_per_dim(model(hr_val, lr_val)[0], hr_val, K)
+            half = abs(b16 - b32) < 1e-3
+            meta["float16_check"] = (f"validation bits/dim {b32:.5f} in float32, {b16:.5f} from float16 "
+                                     f"weights: stored as {'float16' if half else 'float32'}")
+        sha = save_checkpoint(out, state, name=name, meta=meta, half=half)
         print(f"saved {out} sha256 {sha}", flush=True)
         print(meta, flush=True)
 
