@@ -9,7 +9,12 @@
   notebook can plug in the student's versions.
 * ``CondResNet``: the conditioning network on the LR image (Dahl et al. 2017), upsampled by
   pixel shuffle to K logits per HR pixel.
-* ``PixelSR``: prior + conditioning, logits added; ``pixel_sr_losses``; ``sample``.
+* ``SPADE``, ``CondSPADE``: spatially-adaptive normalisation (Park et al. 2019) and the
+  conditioning network built with it (the report's variant).
+* ``PixelSR``: prior + conditioning, logits added; ``pixel_sr_losses``; ``sample`` (naive or
+  windowed) and ``cached_sample`` (the exact cached sampler of Ramachandran et al. 2017).
+* ``DIGITS``/``digits_model`` and ``FACES``/``faces_model``/``face_crops``: the recipes of the
+  course's checkpoints (MNIST 7x7 -> 28x28; ORL faces 8x8 -> 32x32).
 * ``receptive_field(net, x, i, j)``: |d out[i, j] / d x|, the pixels an output depends on.
 
 Images: (N, 1, H, W) float in [0, 1], quantised to K levels ``0, 1/(K-1), ..., 1``; class targets
