@@ -9,7 +9,12 @@
   notebook can plug in the student's versions.
 * ``CondResNet``: the conditioning network on the LR image (Dahl et al. 2017), upsampled by
   pixel shuffle to K logits per HR pixel.
-* ``PixelSR``: prior + conditioning, logits added; ``pixel_sr_losses``; ``sample``.
+* ``SPADE``, ``CondSPADE``: spatially-adaptive normalisation (Park et al. 2019) and the
+  conditioning network built with it (the report's variant).
+* ``PixelSR``: prior + conditioning, logits added; ``pixel_sr_losses``; ``sample`` (naive or
+  windowed) and ``cached_sample`` (the exact cached sampler of Ramachandran et al. 2017).
+* ``DIGITS``/``digits_model`` and ``FACES``/``faces_model``/``face_crops``: the recipes of the
+  course's checkpoints (MNIST 7x7 -> 28x28; ORL faces 8x8 -> 32x32).
 * ``receptive_field(net, x, i, j)``: |d out[i, j] / d x|, the pixels an output depends on.
 
 Images: (N, 1, H, W) float in [0, 1], quantised to K levels ``0, 1/(K-1), ..., 1``; class targets
@@ -20,13 +25,14 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["causal_mask", "MaskedConv2d", "PlainPixelCNN", "down_shift", "right_shift", "gate",
-           "GatedLayer", "GatedPixelCNN", "CondResNet", "PixelSR", "quantise", "to_levels",
-           "pixel_sr_losses", "bits_per_dim", "prior_window", "sample", "DIGITS", "digits_model", "receptive_field"]
+           "GatedLayer", "GatedPixelCNN", "CondResNet", "SPADE", "CondSPADE", "PixelSR", "quantise", "to_levels",
+           "pixel_sr_losses", "bits_per_dim", "prior_window", "sample", "cached_sample", "DIGITS", "digits_model", "FACES", "faces_model", "face_crops", "receptive_field"]
 
 
 def causal_mask(k: int, kind: str) -> torch.Tensor:
@@ -172,6 +178,72 @@ class CondResNet(nn.Module):
         return self.out(self.up(self.blocks(self.inp(lr - 0.5))))
 
 
+class SPADE(nn.Module):
+    """Spatially-adaptive normalisation (Park et al. 2019): BN(x) * (1 + gamma(m)) + beta(m).
+
+    ``x`` (N, C, H, W) is normalised per channel over the batch (no learned affine); the scale and
+    shift are predicted pixel by pixel from ``m`` (N, 1, h, w), the LR image, resized (nearest) to
+    H x W by a small shared 3x3 convolution + ReLU, then one 3x3 convolution each.
+    """
+
+    def __init__(self, c: int, hidden: int = 16):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(c, affine=False)
+        self.shared = nn.Sequential(nn.Conv2d(1, hidden, 3, padding=1), nn.ReLU())
+        self.gamma = nn.Conv2d(hidden, c, 3, padding=1)
+        self.beta = nn.Conv2d(hidden, c, 3, padding=1)
+
+    def forward(self, x, m):
+        if m.shape[-2:] != x.shape[-2:]:
+            m = F.interpolate(m, size=x.shape[-2:], mode="nearest")
+        a = self.shared(m)
+        return self.norm(x) * (1 + self.gamma(a)) + self.beta(a)
+
+
+class _SPADEBlock(nn.Module):
+    """A SPADE residual block: x + conv(ReLU(SPADE(conv(ReLU(SPADE(x)))))) (Park et al. 2019)."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.n1, self.n2 = SPADE(c), SPADE(c)
+        self.c1, self.c2 = nn.Conv2d(c, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x, m):
+        return x + self.c2(F.relu(self.n2(self.c1(F.relu(self.n1(x, m))), m)))
+
+
+class CondSPADE(nn.Module):
+    """The conditioning network with SPADE residual blocks: LR (N, 1, h, w) -> (N, K, h*s, w*s).
+
+    Like :class:`CondResNet` (3x3 convolution, ``blocks`` residual blocks at the LR size, a
+    pixel-shuffle stage per factor 2, 1x1 to K logits), but every normalisation is a
+    :class:`SPADE` whose scale and shift come from the LR image, and each upsampling stage is
+    followed by one more SPADE block at its size (the LR image resized to it), as in the report.
+    Only this network normalises: the PixelCNN prior stays causal.
+    """
+
+    def __init__(self, scale: int = 4, channels: int = 32, blocks: int = 4, K: int = 4):
+        super().__init__()
+        n_up = int(round(math.log2(scale)))
+        if 2 ** n_up != scale:
+            raise ValueError(f"CondSPADE needs a power-of-2 scale, got {scale}")
+        self.inp = nn.Conv2d(1, channels, 3, padding=1)
+        self.blocks = nn.ModuleList([_SPADEBlock(channels) for _ in range(blocks)])
+        self.up = nn.ModuleList([nn.Sequential(nn.Conv2d(channels, 4 * channels, 3, padding=1),
+                                               nn.PixelShuffle(2), nn.ReLU()) for _ in range(n_up)])
+        self.up_blocks = nn.ModuleList([_SPADEBlock(channels) for _ in range(n_up)])
+        self.out = nn.Conv2d(channels, K, 1)
+
+    def forward(self, lr):
+        m = lr - 0.5
+        x = self.inp(m)
+        for b in self.blocks:
+            x = b(x, m)
+        for up, b in zip(self.up, self.up_blocks):
+            x = b(up(x), m)
+        return self.out(F.relu(x))
+
+
 class PixelSR(nn.Module):
     """Pixel recursive SR (Dahl et al. 2017): logits = prior(HR) + conditioning(LR).
 
@@ -198,6 +270,36 @@ def digits_model(prior: dict | None = None, cond: dict | None = None) -> PixelSR
     """A PixelSR for MNIST digits (K and scale of ``DIGITS``; sizes default to ``DIGITS``'s)."""
     return PixelSR(GatedPixelCNN(K=DIGITS["K"], **(prior or DIGITS["prior"])),
                    CondResNet(DIGITS["scale"], K=DIGITS["K"], **(cond or DIGITS["cond"])))
+
+
+# The recipe of the course's faces model (ORL/Olivetti faces, 32x32 HR, 8x8 LR, K = 16 grey levels):
+# data_scripts/train_pixelsr.py --data faces (checkpoints/pixelcnn-sr-faces.pt). The split is by
+# person (see ``face_split``), training faces are augmented by vertical crop offsets and flips.
+FACES = {"K": 16, "scale": 4, "size": 32, "prior": {"channels": 24, "layers": 5},
+         "cond": {"channels": 24, "blocks": 2}, "batch": 16, "lr": 1e-3,
+         "val_people": (30, 31, 32, 33, 34), "test_people": (35, 36, 37, 38, 39)}
+
+
+def faces_model(prior: dict | None = None, cond: dict | None = None, spade: bool = False) -> PixelSR:
+    """A PixelSR for 32x32 faces (K and scale of ``FACES``); ``spade=True``: :class:`CondSPADE`."""
+    Cond = CondSPADE if spade else CondResNet
+    return PixelSR(GatedPixelCNN(K=FACES["K"], **(prior or FACES["prior"])),
+                   Cond(FACES["scale"], K=FACES["K"], **(cond or FACES["cond"])))
+
+
+def face_crops(faces: torch.Tensor, size: int = 32, offsets=(10,), flips: bool = False) -> torch.Tensor:
+    """ORL faces (N, 1, 112, 92) -> square crops (N * len(offsets) * (1 + flips), 1, size, size).
+
+    Each face is cut to the 92 x 92 square starting at row ``offset`` (10 = centred), resized to
+    ``size`` with the course's bicubic and clamped to [0, 1]; ``flips`` adds the mirror images.
+    The order is offset-major: all faces at the first offset, then the next, then the flips.
+    """
+    from .resize import imresize
+    h, w = faces.shape[-2:]
+    if h < w or any(o < 0 or o + w > h for o in offsets):
+        raise ValueError(f"face_crops: a {w}x{w} crop at rows {offsets} does not fit faces of {h}x{w}")
+    out = torch.cat([imresize(faces[..., o:o + w, :], size=(size, size)).clamp(0, 1) for o in offsets])
+    return torch.cat([out, out.flip(-1)]) if flips else out
 
 
 def to_levels(x: torch.Tensor, K: int) -> torch.Tensor:
@@ -267,6 +369,108 @@ def sample(model: PixelSR, lr: torch.Tensor, K: int, temperature: float = 1.0,
                 k = torch.multinomial(p, 1, generator=generator)[:, 0]
             y[:, 0, i, j] = levels[k]
     return y
+
+
+def _np_linear(conv: nn.Conv2d):
+    """(cin*kh*kw, out) float32 matrix and (out,) bias of a convolution applied to one window.
+
+    The window is flattened in the order (kh, kw, cin): a row of pixels, channels last.
+    """
+    wt = conv.weight.detach().permute(2, 3, 1, 0).reshape(-1, conv.out_channels)
+    return wt.float().contiguous().numpy(), conv.bias.detach().float().numpy()
+
+
+@torch.no_grad()
+def cached_sample(model: PixelSR, lr: torch.Tensor, K: int, temperature: float = 1.0,
+                  generator: torch.Generator | None = None, scale: int = 4,
+                  return_logits: bool = False):
+    """The exact cached sampler (Ramachandran et al. 2017) of a PixelSR with a GatedPixelCNN prior.
+
+    The same draws as :func:`sample` (same arguments, same use of ``generator``), but instead of
+    running the prior over the image for every pixel it keeps every layer's activations and
+    computes only what a new pixel changes:
+
+    * **vertical stack**, once per row: when row i-1 is complete, each layer's vertical
+      convolution is computed for row i-1 only (its input rows i-1-k//2 .. i-1 are cached), the
+      gate gives the next layer's row, and the 1x1 ``v2h`` of that row is what the horizontal
+      stack of row i adds (the one-row shift);
+    * **horizontal stack**, once per pixel (i, j): each layer reads its cached input at row i,
+      columns j-k//2 .. j (the first layer: j-k//2-1 .. j-1, its input shifted right), adds
+      ``v2h`` of column j, gates, applies the 1x1 output and the residual, and caches the result
+      for the next layer and the next pixels; the output head then gives the logits of pixel
+      (i, j) alone.
+
+    Per pixel this is two tiny matrix products per layer (done in numpy, whose calls cost a
+    microsecond where torch's cost several) instead of a pass over the whole image. The
+    arithmetic is the same, but its sums run in another order than in the full-image
+    convolution, so the logits agree to float32 rounding (about 1e-6), not bit for bit; the
+    drawn samples are the same unless a random draw falls within that distance of a boundary of
+    the categorical distribution (``tests/test_pixelcnn.py`` and ``benchmarks/pixelcnn_sampler.py``
+    measure both). CPU only.
+    Returns (N, 1, h*scale, w*scale) in [0, 1] on K levels; with ``return_logits``, also the
+    (N, K, H, W) float32 logits (prior + cond) each pixel was drawn from.
+    """
+    prior = model.prior
+    if (not isinstance(prior, GatedPixelCNN)
+            or any(l.shift is not down_shift or l.gate_fn is not gate for l in prior.layers)):
+        raise ValueError("cached_sample needs a PixelSR whose prior is a GatedPixelCNN with the "
+                         "library's down_shift and gate; use sample() for other priors")
+    if lr.device.type != "cpu":
+        raise ValueError("cached_sample runs on the CPU: pass lr.cpu() and a CPU model")
+    model.eval()
+    n, _, h, w = lr.shape
+    H, W = h * scale, w * scale
+    p = prior.layers[0].k // 2
+    cond = model.cond(lr).float().permute(2, 3, 0, 1).contiguous().numpy()   # (H, W, n, K)
+    levels = (torch.arange(K, dtype=torch.float32) / (K - 1)).numpy()
+    y = np.zeros((n, 1, H, W), np.float32)
+    all_logits = np.zeros((n, K, H, W), np.float32) if return_logits else None
+    # caches. vertical stack inputs: torch (n, cin, p + H, p + W + p), zero-padded as its
+    # convolution pads; horizontal stack inputs: numpy (H, n, pad + W, cin), channels last,
+    # zero-padded on the left (one more column for the first layer: its input is shifted right).
+    chans = [1] + [l.h_out.out_channels for l in prior.layers]
+    V = [torch.zeros(n, c, p + H, W + 2 * p) for c in chans[:-1]]
+    V0 = V[0].numpy()                            # the same memory: the sampled pixels go in here
+    Hc = [np.zeros((H, n, W + p + (1 if l.first else 0), c), np.float32)
+          for l, c in zip(prior.layers, chans[:-1])]
+    weights = [(_np_linear(l.h)[0], *_np_linear(l.h_out), l.first, l.h_out.out_channels)
+               for l in prior.layers]
+    (w1, b1), (w2, b2) = _np_linear(prior.out[1]), _np_linear(prior.out[3])
+    for i in range(H):
+        # the vertical stack of row i - 1 (all of its pixels are known), and v2h of it for row i
+        S = []
+        for li, l in enumerate(prior.layers):
+            if i == 0:
+                vf = torch.zeros(n, l.v.out_channels, 1, W)                  # the shift's zero row
+            else:
+                vf = l.v(V[li][:, :, i - 1:i + p])                           # rows i-1-p .. i-1
+                if li + 1 < len(V):
+                    V[li + 1][:, :, p + i - 1, p:p + W] = gate(vf)[:, :, 0]
+            S.append(l.v2h(vf)[:, :, 0].permute(2, 0, 1).contiguous().numpy()    # (W, n, 2C),
+                     + l.h.bias.numpy())                                        # plus h's bias
+        for j in range(W):
+            for li, (wh, wo, bo, first, c) in enumerate(weights):
+                win = Hc[li][i, :, j:j + p + 1].reshape(n, -1)               # (n, (p + 1) cin)
+                hf = win @ wh + S[li][j]
+                h_new = (np.tanh(hf[:, :c]) / (1 + np.exp(-hf[:, c:]))) @ wo + bo     # gate, 1x1
+                x = h_new if first else Hc[li][i, :, j + p] + h_new
+                if li + 1 < len(Hc):
+                    Hc[li + 1][i, :, j + p] = x
+            x = np.maximum(np.maximum(x, 0) @ w1 + b1, 0) @ w2 + b2
+            logits = torch.from_numpy(x + cond[i, j])
+            if return_logits:
+                all_logits[:, :, i, j] = x + cond[i, j]
+            if temperature == 0:
+                k = logits.argmax(1)
+            else:
+                pr = torch.softmax(logits.double() / temperature, 1)
+                k = torch.multinomial(pr, 1, generator=generator)[:, 0]
+            v = levels[k.numpy()]
+            y[:, 0, i, j] = v
+            Hc[0][i, :, j + p + 1, 0] = v - 0.5                              # the next pixels' input
+            V0[:, 0, p + i, p + j] = v - 0.5
+    y = torch.from_numpy(y)
+    return (y, torch.from_numpy(all_logits)) if return_logits else y
 
 
 def receptive_field(net: Callable, x: torch.Tensor, i: int, j: int) -> torch.Tensor:

@@ -20,7 +20,7 @@ import torch
 
 from .plots import in_notebook, show_zoom
 
-__all__ = ["widgets_available", "on_step_grid", "interact_or_static", "compare"]
+__all__ = ["widgets_available", "on_step_grid", "interact_or_static", "compare", "which_is_real"]
 
 
 def widgets_available() -> bool:
@@ -143,3 +143,90 @@ def compare(images: dict[str, torch.Tensor], box: tuple[int, int, int] | None = 
         top=W.IntSlider(value=top0, min=0, max=h - 8, step=4, description="top"),
         left=W.IntSlider(value=left0, min=0, max=w - 8, step=4, description="left"),
         side=W.IntSlider(value=side0, min=8, max=min(h, w), step=4, description="crop"))
+
+
+def which_is_real(real: torch.Tensor, fakes, seed: int = 0, size: float = 2.0,
+                  answers: list[int] | None = None, what: str = "images") -> dict:
+    """A "which is real?" game: each round shows one real image among generated ones.
+
+    Round r shows ``real[r]`` and ``fake[r]`` of every tensor in ``fakes``, in an order drawn from
+    ``seed``, labelled A, B, C...; the student picks the one they believe is real (a button per
+    position in a live kernel) and the tally below counts the right picks. Without widgets (CI,
+    ``COURSE_NO_WIDGETS=1``, no kernel) every round is drawn as one static figure with the answer
+    key printed under it, and the picks can be given as ``answers`` (position index per round).
+
+    Args:
+        real: (N, C, H, W) real images in [0, 1] (e.g. HR crops); N rounds.
+        fakes: one (N, C, H, W) tensor or a list of them (e.g. samples from several models).
+        seed: the order of each round (same seed, same order).
+        answers: picks (0 = A, 1 = B...) of the first rounds, tallied at once (headless use).
+        what: what the images are, for the figure titles (e.g. "faces").
+    Returns:
+        the tally, a dict updated as the student plays: ``rounds``, ``answered``, ``correct``,
+        ``real_position`` (the position of the real image in each round) and ``picks``.
+    """
+    fakes = [fakes] if torch.is_tensor(fakes) else list(fakes)
+    if real.dim() != 4 or not fakes or any(f.shape != real.shape for f in fakes):
+        raise ValueError(f"which_is_real needs real (N, C, H, W) and fakes of the same shape; got "
+                         f"{tuple(real.shape)} and {[tuple(f.shape) for f in fakes]}: pass one generated "
+                         "image per real one (e.g. fakes=[samples[:N]]).")
+    n, m = len(real), len(fakes) + 1
+    g = torch.Generator().manual_seed(seed)
+    orders = [torch.randperm(m, generator=g).tolist() for _ in range(n)]   # order[pos] = source (0 = real)
+    tally = {"rounds": n, "answered": 0, "correct": 0,
+             "real_position": [o.index(0) for o in orders], "picks": []}
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+    def images_of(r):
+        return [(real if s == 0 else fakes[s - 1])[r:r + 1] for s in orders[r]]
+
+    def pick(r, pos):
+        tally["picks"].append(pos)
+        tally["answered"] += 1
+        tally["correct"] += int(pos == tally["real_position"][r])
+
+    for r, pos in enumerate(answers or []):
+        if not 0 <= pos < m:
+            raise ValueError(f"which_is_real: answer {pos} for round {r} is not a position 0..{m - 1}")
+        pick(r, pos)
+    if not widgets_available():
+        from .plots import show_images
+        imgs = [im for r in range(n) for im in images_of(r)]
+        titles = [f"round {r + 1}: {letters[p]}" for r in range(n) for p in range(m)]
+        show_images(imgs, titles, ncols=m, size=size,
+                    suptitle=f"Which is real? One real among {m} {what} per row")
+        print("answer key: " + ", ".join(f"round {r + 1}: {letters[p]}"
+                                         for r, p in enumerate(tally["real_position"])))
+        if tally["answered"]:
+            print(f"your picks: {tally['correct']} of {tally['answered']} right "
+                  f"(chance: {tally['answered'] / m:.1f})")
+        return tally
+    import ipywidgets
+    from IPython.display import display
+    out, label = ipywidgets.Output(), ipywidgets.Label()
+    buttons = [ipywidgets.Button(description=letters[p], layout=ipywidgets.Layout(width="60px"))
+               for p in range(m)]
+
+    def show_round():
+        r = tally["answered"]
+        out.clear_output(wait=True)
+        with out:
+            if r < n:
+                from .plots import show_images
+                show_images(images_of(r), [letters[p] for p in range(m)], ncols=m, size=size,
+                            suptitle=f"Round {r + 1} of {n}: which of these {what} is real?")
+        label.value = (f"{tally['correct']} of {tally['answered']} right so far (chance: 1 in {m})"
+                       if r < n else f"Done: {tally['correct']} of {n} right (chance: {n / m:.1f}).")
+
+    def on_click(button):
+        r = tally["answered"]
+        if r >= n:
+            return
+        pick(r, letters.index(button.description))
+        show_round()
+
+    for b in buttons:
+        b.on_click(on_click)
+    display(ipywidgets.VBox([out, ipywidgets.HBox(buttons), label]))
+    show_round()
+    return tally

@@ -410,6 +410,20 @@ CATALOGUE["11_pixelcnn_sr"] = [
              find="F.pad(v, (0, 0, 1, 0))[:, :, :-1, :]", replace="F.pad(v, (1, 0, 0, 0))[..., :-1]"),
     Mutation("ex11-2", "shifted two rows down",
              find="F.pad(v, (0, 0, 1, 0))[:, :, :-1, :]", replace="F.pad(v, (0, 0, 2, 0))[:, :, :-2, :]"),
+    Mutation("ex11-3", "unbiased variance (Bessel's correction)",
+             find="correction=0", replace="correction=1"),
+    Mutation("ex11-3", "scale by gamma instead of 1 + gamma",
+             find="* (1 + gamma)", replace="* gamma"),
+    Mutation("ex11-3", "statistics per image (instance norm), not over the batch",
+             find="mean(dim=(0, 2, 3), keepdim=True)\n    var = h.var(dim=(0, 2, 3)",
+             replace="mean(dim=(2, 3), keepdim=True)\n    var = h.var(dim=(2, 3)"),
+    Mutation("ex11-3", "statistics over the channels (layer norm), not per channel",
+             find="mean(dim=(0, 2, 3), keepdim=True)\n    var = h.var(dim=(0, 2, 3)",
+             replace="mean(dim=(1, 2, 3), keepdim=True)\n    var = h.var(dim=(1, 2, 3)"),
+    Mutation("ex11-3", "divided by the variance, not the standard deviation",
+             find="torch.sqrt(var + eps)", replace="(var + eps)"),
+    Mutation("ex11-3", "shift added before the scale",
+             find="* (1 + gamma) + beta", replace="* (1 + gamma + beta)"),
 ]
 
 # ---------------------------------------------------------------------------------------------

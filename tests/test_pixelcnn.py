@@ -4,8 +4,9 @@ import math
 import pytest
 import torch
 
-from course_utils.pixelcnn import (CondResNet, GatedPixelCNN, PixelSR, PlainPixelCNN, bits_per_dim,
-                                   causal_mask, down_shift, pixel_sr_losses, prior_window, quantise,
+from course_utils.pixelcnn import (CondResNet, CondSPADE, GatedPixelCNN, PixelSR, PlainPixelCNN,
+                                   bits_per_dim, cached_sample, causal_mask, down_shift, face_crops,
+                                   faces_model, pixel_sr_losses, prior_window, quantise,
                                    receptive_field, sample, to_levels)
 
 
@@ -108,3 +109,67 @@ def test_zero_temperature_is_greedy():
     with torch.no_grad():   # the last pixel is the argmax of its conditional given the others
         logits = model(a, lr)[0][0, :, -1, -1]
     assert a[0, 0, -1, -1].item() == pytest.approx(logits.argmax().item() / 2)
+
+
+@pytest.mark.parametrize("k, T", [(3, 1.0), (5, 0.7), (3, 0.0)])
+def test_cached_sampler_matches_the_naive_one(k, T):
+    torch.manual_seed(7)
+    model = PixelSR(GatedPixelCNN(6, 3, k=k, K=5), CondResNet(2, 6, 1, K=5)).eval()
+    with torch.no_grad():   # larger weights than the initialisation: sharper, less uniform logits
+        for prm in model.prior.parameters():
+            prm.mul_(3)
+    lr = torch.rand(3, 1, 4, 5)
+    naive = sample(model, lr, 5, T, torch.Generator().manual_seed(11), scale=2)
+    fast, logits = cached_sample(model, lr, 5, T, torch.Generator().manual_seed(11), scale=2,
+                                 return_logits=True)
+    assert fast.shape == naive.shape == (3, 1, 8, 10)
+    assert torch.equal(naive, fast), f"{(naive != fast).sum().item()} pixels differ"
+    with torch.no_grad():   # the logits each pixel was drawn from = one full pass on the result
+        full = model(naive, lr)[0]
+    assert (logits - full).abs().max().item() < 1e-4
+    assert full.std() > 1, "a degenerate test: the logits hardly vary"
+    if T > 0:
+        other = cached_sample(model, lr, 5, T, torch.Generator().manual_seed(12), scale=2)
+        assert not torch.equal(fast, other)
+
+
+def test_cached_sampler_refuses_other_priors():
+    model = PixelSR(GatedPixelCNN(4, 2, K=3, shift=lambda v: down_shift(v)), CondResNet(2, 4, 1, K=3))
+    with pytest.raises(ValueError, match="down_shift"):
+        cached_sample(model, torch.rand(1, 1, 2, 2), 3, scale=2)
+
+
+def test_spade_conditioning_network():
+    torch.manual_seed(0)
+    net = CondSPADE(4, 8, 2, K=6)
+    lr = torch.rand(3, 1, 8, 8)
+    assert net(lr).shape == (3, 6, 32, 32)
+    # the scale and shift come from the LR image: with fixed features, another image changes them
+    x = torch.randn(3, 8, 8, 8)
+    spade = net.blocks[0].n1.eval()
+    assert not torch.allclose(spade(x, lr - 0.5), spade(x, lr.flip(-1) - 0.5))
+    with pytest.raises(ValueError, match="power-of-2"):
+        CondSPADE(3)
+    # a faces model with SPADE conditioning trains: the loss drops on a fixed batch
+    model = faces_model(prior=dict(channels=4, layers=2), cond=dict(channels=8, blocks=1), spade=True)
+    hr = quantise(torch.rand(4, 1, 32, 32), 16)
+    lr = torch.rand(4, 1, 8, 8)
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    first = None
+    for _ in range(15):
+        loss = pixel_sr_losses(model, hr, lr, 16)["loss"]
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < first - 0.1
+
+
+def test_face_crops():
+    faces = torch.rand(2, 1, 112, 92)
+    out = face_crops(faces, 32, offsets=(6, 10), flips=True)
+    assert out.shape == (8, 1, 32, 32) and 0 <= out.min() and out.max() <= 1
+    assert torch.equal(out[4:], out[:4].flip(-1))                 # the mirror images come last
+    assert not torch.allclose(out[0], out[2])                     # another crop offset
+    with pytest.raises(ValueError, match="does not fit"):
+        face_crops(faces, 32, offsets=(30,))
