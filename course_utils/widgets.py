@@ -207,14 +207,19 @@ def which_is_real(real: torch.Tensor, fakes, seed: int = 0, size: float = 2.0,
     buttons = [ipywidgets.Button(description=letters[p], layout=ipywidgets.Layout(width="60px"))
                for p in range(m)]
 
+    def draw_round(r):
+        from .plots import show_images
+        show_images(images_of(r), [letters[p] for p in range(m)], ncols=m, size=size,
+                    suptitle=f"Round {r + 1} of {n}: which of these {what} is real?")
+
     def show_round():
+        # drawn outside pyplot (_render): a click is handled in a kernel thread of its own
         r = tally["answered"]
+        images = _render(draw_round, {"r": r}) if r < n else []
         out.clear_output(wait=True)
         with out:
-            if r < n:
-                from .plots import show_images
-                show_images(images_of(r), [letters[p] for p in range(m)], ncols=m, size=size,
-                            suptitle=f"Round {r + 1} of {n}: which of these {what} is real?")
+            for img in images:
+                display(img)
         label.value = (f"{tally['correct']} of {tally['answered']} right so far (chance: 1 in {m})"
                        if r < n else f"Done: {tally['correct']} of {n} right (chance: {n / m:.1f}).")
 

@@ -81,6 +81,7 @@ def test_a_redraw_in_another_thread_leaves_pyplot_alone():
     from course_utils import plots
 
     img = torch.rand(1, 1, 32, 32)
+    plt.close("all")                     # figures other tests left open
     mine = plt.figure()                  # the main thread's figure, drawn meanwhile
     out = []
 
