@@ -67,6 +67,9 @@ COURSE_VERSIONS: dict[str, str] = {
     "10.1": "course_utils.stylize:ResidualBlock",
     "10.2": "course_utils.stylize:TransformNet",
     # 11 PixelCNN SR
+    "11.1": "course_utils.pixelcnn:causal_mask",
+    "11.2": "course_utils.pixelcnn:gate,down_shift",
+    "11.3": "course_utils.pixelcnn:spade_norm",
 }
 
 

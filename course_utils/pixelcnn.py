@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["causal_mask", "MaskedConv2d", "PlainPixelCNN", "down_shift", "right_shift", "gate",
+__all__ = ["spade_norm", "causal_mask", "MaskedConv2d", "PlainPixelCNN", "down_shift", "right_shift", "gate",
            "GatedLayer", "GatedPixelCNN", "CondResNet", "SPADE", "CondSPADE", "PixelSR", "quantise", "to_levels",
            "pixel_sr_losses", "bits_per_dim", "prior_window", "sample", "cached_sample", "DIGITS", "digits_model", "FACES", "faces_model", "face_crops", "receptive_field"]
 
@@ -176,6 +176,15 @@ class CondResNet(nn.Module):
 
     def forward(self, lr):
         return self.out(self.up(self.blocks(self.inp(lr - 0.5))))
+
+
+def spade_norm(h: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """SPADE's normalisation as :class:`SPADE` computes it in training mode (notebook 11, Exercise
+    11.3's course version): h (N, C, H, W) normalised per channel over the batch and the image
+    (biased variance), then scaled by (1 + gamma) and shifted by beta, both (N, C, H, W)."""
+    mu = h.mean(dim=(0, 2, 3), keepdim=True)
+    var = h.var(dim=(0, 2, 3), keepdim=True, correction=0)
+    return (h - mu) / torch.sqrt(var + eps) * (1 + gamma) + beta
 
 
 class SPADE(nn.Module):
