@@ -11,6 +11,7 @@ metrics     psnr, ssim, sr_metrics (the papers' protocol)
 data        get_images, SRPatches, sr_pair
 gen_data    faces, MNIST digits and 2-D toys for the generation notebooks
 models      SRCNN, FSRCNN, ESPCN, VDSR, DCGAN; REGISTRY of the shipped models, load_shipped
+diagrams    layer diagrams of the networks (conv, deconv, shuffle boxes on the LR/HR grid)
 features    load_features (VGG-19/16 by layer name, or the offline fallback), gram, losses
 download    the dataset registry and sha256-checked fetching (data_scripts/download.py)
 train       train_loop over a step function (supervised_step, gan_step), fit, train_or_load
