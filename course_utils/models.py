@@ -14,7 +14,7 @@ The CNN super-resolution networks of notebooks 05-07 (on one Y channel by defaul
 A deconvolution of stride s is a convolution on the LR grid with s^2 times more output channels
 followed by ``pixel_shuffle`` (Shi et al. 2016, "Is the deconvolution layer the same as a
 convolutional layer?", arXiv:1609.07009): ``deconv_as_conv`` converts the weights (notebook 07's
-Exercise 7.3), ``SubPixelConv`` is the converted layer with the fewest taps, and ``with_subpixel``
+Exercise 7.2), ``SubPixelConv`` is the converted layer with the fewest taps, and ``with_subpixel``
 swaps it into a trained model (same outputs, several times faster on a CPU than PyTorch's
 transposed convolution).
 
@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from .resize import imresize
 
 __all__ = ["count_weights", "count_parameters", "srcnn_border", "dcgan_init", "deconv_as_conv",
-           "with_subpixel", "SRCNN", "VDSR", "FSRCNN", "ESPCN", "SubPixelConv", "DCGANGenerator", "DCGANDiscriminator", "REGISTRY", "build",
+           "with_subpixel", "fsrcnn_to_scale", "SRCNN", "VDSR", "FSRCNN", "ESPCN", "SubPixelConv", "DCGANGenerator", "DCGANDiscriminator", "REGISTRY", "build",
            "load_shipped", "run_model", "sr_method", "models_table"]
 
 
@@ -89,7 +89,7 @@ def deconv_as_conv(deconv: nn.ConvTranspose2d, shift: int = 0) -> nn.Conv2d:
         (0 where that index is outside [0, k)),  bias[c*s*s + r*s + q] = deconv.bias[c],
 
     so that ``pixel_shuffle(conv(x), s)[..., Y + shift, X + shift] == deconv(x)[..., Y, X]``. With
-    ``shift=0`` (Exercise 7.3 of notebook 07) the two outputs are equal; a shift can make R smaller
+    ``shift=0`` (Exercise 7.2 of notebook 07) the two outputs are equal; a shift can make R smaller
     (FSRCNN x3: 5x5 -> 3x3), see :class:`SubPixelConv`. The weights are copies (no autograd link).
     """
     k, s, p, o = deconv.kernel_size[0], deconv.stride[0], deconv.padding[0], deconv.output_padding[0]
@@ -128,6 +128,24 @@ def with_subpixel(net: nn.Module) -> nn.Module:
         if isinstance(module, nn.ConvTranspose2d):
             parent, _, attr = name.rpartition(".")
             setattr(net.get_submodule(parent) if parent else net, attr, SubPixelConv(module))
+    return net
+
+
+def fsrcnn_to_scale(model_x3: nn.Module, scale: int) -> nn.Module:
+    """A new FSRCNN for ``scale`` from a trained one (notebook 07, Exercise 7.3): a copy of every
+    weight (the deconvolution's shape does not depend on the stride), the deconvolution set to
+    stride ``scale`` (output_padding scale - 1), and every parameter frozen but the deconvolution's
+    (the paper fine-tunes only that layer). ``model_x3`` is not modified."""
+    net = copy.deepcopy(model_x3)
+    old = net.deconv
+    net.deconv = nn.ConvTranspose2d(old.in_channels, old.out_channels, old.kernel_size, stride=scale,
+                                    padding=old.padding, output_padding=scale - 1, bias=old.bias is not None)
+    net.deconv.to(device=old.weight.device, dtype=old.weight.dtype).load_state_dict(old.state_dict())
+    net.scale = scale
+    for p in net.parameters():
+        p.requires_grad_(False)
+    for p in net.deconv.parameters():
+        p.requires_grad_(True)
     return net
 
 

@@ -283,7 +283,7 @@ def test_train_sr_continuations_resume_only_their_own_run(tmp_path):
     assert moved == set(shipped["state_dict"])
 
 
-# ---- a deconvolution as a convolution on the LR grid + pixel shuffle (notebook 07, Exercise 7.3) ----
+# ---- a deconvolution as a convolution on the LR grid + pixel shuffle (notebook 07, Exercise 7.2) ----
 
 def _deconv_by_definition(x, w, b, s, p, out):
     """y[c, s*i - p + u, s*j - p + v] += x[ch, i, j] w[ch, c, u, v], written out with loops."""
