@@ -154,7 +154,7 @@ SWITCH_INTRO = "# Stuck? Uncomment the next line to go on with the course's vers
 SWITCH = re.compile(r'# (\w+) = course_utils\.course_version\("(\d+\.\d+)"\)')
 # notebooks whose exercises do not have their switch yet (to be emptied)
 SWITCH_PENDING = {"01_gaussian_generation", "02_gans", "03_interpolation", "04_inverse_problems",
-                  "05_srcnn", "06_vdsr", "07_fsrcnn", "08_srgan", "09_gatys", "10_johnson", "11_pixelcnn_sr"}
+                  "08_srgan", "09_gatys", "10_johnson", "11_pixelcnn_sr"}
 
 
 def switch_of(source: str, label: str) -> tuple[str, str] | None:
