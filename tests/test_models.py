@@ -336,3 +336,20 @@ def test_deconv_as_conv_refuses_other_geometries():
     from course_utils.models import deconv_as_conv
     with pytest.raises(ValueError, match="deconv_as_conv"):
         deconv_as_conv(nn.ConvTranspose2d(4, 1, 9, 3, 4))          # output_padding 0: 3h - 2, not 3h
+
+
+def test_fsrcnn_to_scale_copies_everything_and_trains_only_the_deconvolution():
+    from course_utils.models import fsrcnn_to_scale
+    torch.manual_seed(0)
+    x3 = FSRCNN(3, 16, 5, 2)
+    before = {k: v.clone() for k, v in x3.state_dict().items()}
+    x4 = fsrcnn_to_scale(x3, 4)
+    ref = FSRCNN(4, 16, 5, 2)
+    ref.load_state_dict(before)
+    x = torch.rand(1, 1, 6, 5)
+    with torch.no_grad():
+        assert torch.allclose(x4(x), ref(x)) and x4(x).shape == (1, 1, 24, 20) and x4.scale == 4
+        x4.feature[0].weight.add_(1.0)
+    assert sorted(k for k, p in x4.named_parameters() if p.requires_grad) == ["deconv.bias", "deconv.weight"]
+    assert all(torch.equal(x3.state_dict()[k], v) for k, v in before.items())
+    assert all(p.requires_grad for p in x3.parameters())
