@@ -11,7 +11,9 @@
    at every scale it covers; SRResNet-MSE (srresnet-x4) reaches 30.0 dB on Set5 x4 and SRGAN
    (srgan-x4) stays below it in PSNR.
 3. Speed on this machine: median wall time of SRCNN 9-1-5 and FSRCNN(56,12,4) producing the same
-   x3 output (bicubic enlargement included for SRCNN, as it needs it), and the ratio.
+   x3 output (bicubic enlargement included for SRCNN, as it needs it), and the ratio; FSRCNN both
+   as shipped (``nn.ConvTranspose2d``) and with its deconvolution as a ``SubPixelConv`` (the same
+   outputs, notebook 07's Exercise 7.2).
 
 A benchmark, not a test: nothing here fails when a target is missed; the numbers are for notes.
 Needs the datasets (``data/`` or ``COURSE_DATA_MIRROR``, see ``data_scripts/README.md``).
@@ -29,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from course_utils.evaluate import evaluate, paper_value  # noqa: E402
-from course_utils.models import REGISTRY, sr_method  # noqa: E402
+from course_utils.models import REGISTRY, load_shipped, run_model, sr_method, with_subpixel  # noqa: E402
 
 
 def quality(datasets: list[str]) -> dict[tuple[str, str, int], dict]:
@@ -82,22 +84,28 @@ def targets(rows: dict) -> str:
 
 
 def speed(size: int = 256, scale: int = 3, repeats: int = 9) -> str:
-    """Median time of the shipped SRCNN and FSRCNN making the same (size x size) x3 output."""
+    """Median time of the shipped SRCNN and FSRCNN (as shipped, and with SubPixelConv) making the
+    same (size x size) x3 output."""
     lr = torch.rand(1, 1, size // scale, size // scale)
+    fsrcnn = with_subpixel(load_shipped("fsrcnn-x3")[0])
+    fns = {"srcnn-x3": sr_method("srcnn-x3"), "fsrcnn-x3": sr_method("fsrcnn-x3"),
+           "fsrcnn-x3 SubPixelConv": lambda x, s: run_model("fsrcnn-x3", fsrcnn, x, s)}
     times = {}
-    for name in ("srcnn-x3", "fsrcnn-x3"):
-        fn = sr_method(name)
-        fn(lr, scale)  # warm-up
-        t = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn(lr, scale)
-            t.append(time.perf_counter() - t0)
-        times[name] = statistics.median(t)
+    with torch.no_grad():
+        for name, fn in fns.items():
+            fn(lr, scale)  # warm-up
+            t = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                fn(lr, scale)
+                t.append(time.perf_counter() - t0)
+            times[name] = statistics.median(t)
     ratio = times["srcnn-x3"] / times["fsrcnn-x3"]
+    ratio_sp = times["srcnn-x3"] / times["fsrcnn-x3 SubPixelConv"]
     return (f"speed, {size}x{size} output at x{scale}, {torch.get_num_threads()} torch thread(s), "
             f"median of {repeats}: srcnn-x3 {1000 * times['srcnn-x3']:.1f} ms, fsrcnn-x3 "
-            f"{1000 * times['fsrcnn-x3']:.1f} ms, FSRCNN is {ratio:.1f}x faster "
+            f"{1000 * times['fsrcnn-x3']:.1f} ms ({ratio:.1f}x faster), with SubPixelConv "
+            f"{1000 * times['fsrcnn-x3 SubPixelConv']:.1f} ms ({ratio_sp:.1f}x faster) "
             "(the FSRCNN paper: 41.3x against SRCNN-Ex 9-5-5 and a C++/MATLAB timing; "
             "notebook 07 times all four models of its table)")
 

@@ -6,6 +6,7 @@
   (``record_data_source``) so that the test run can tell real data from stand-ins.
 * ``SRPatches``: an endless, resumable stream of random (LR, HR) patch pairs with flips/rot90.
 * ``sr_pair``: one mod-cropped HR image and its bicubic LR, for evaluation.
+* ``extract_subimages``: SRCNN's aligned sub-images of (x^ILR, x^HR), 33x33 with stride 14.
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from .download import locate, status
 from .images import builtin_names, list_images, load_builtin, load_image
 
 __all__ = ["warn_once", "record_data_source", "read_data_log", "check_data_log", "locate_dataset",
-           "dataset_path", "get_images", "split_train_val", "sr_pair", "augment", "SRPatches"]
+           "dataset_path", "get_images", "split_train_val", "sr_pair", "augment", "extract_subimages",
+           "SRPatches"]
 
 # Built-in stand-ins when a dataset is absent: evaluation sets and a training set never overlap.
 BUILTIN_EVAL = ["astronaut", "coffee", "chelsea", "rocket", "camera"]
@@ -158,6 +160,18 @@ def sr_pair(hr: torch.Tensor, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(hr, lr): HR mod-cropped to ``scale`` and its bicubic LR (both (1, C, ., .) in [0, 1])."""
     hr = mod_crop(hr, scale)
     return hr, bicubic_down(hr, scale).clamp(0, 1)
+
+
+def extract_subimages(ilr: torch.Tensor, hr: torch.Tensor, size: int = 33, stride: int = 14
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """SRCNN's training pairs (notebook 05, Exercise 5.1): the ``size`` x ``size`` sub-images of
+    ``ilr`` and ``hr`` (both (1, C, H, W), same size) whose top-left corners are 0, stride,
+    2 stride, ... while they fit inside the image, row by row; returns (inputs, targets), each
+    (N, C, size, size), same dtype."""
+    H, W = hr.shape[-2:]
+    corners = [(t, l) for t in range(0, H - size + 1, stride) for l in range(0, W - size + 1, stride)]
+    return (torch.stack([ilr[0, :, t:t + size, l:l + size] for t, l in corners]),
+            torch.stack([hr[0, :, t:t + size, l:l + size] for t, l in corners]))
 
 
 def augment(*xs: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:

@@ -138,6 +138,13 @@ def layer_diagram(layers: list[dict], title: str = "", inp: str = "input", out: 
     ax.set_ylim(-top - 0.4, top + 0.4)
     ax.set_aspect("equal")
     ax.set_axis_off()
+    # text in points, boxes in data units: shrink the text to fit the boxes at the size drawn
+    box = ax.get_position()
+    w_in, h_in = box.width * ax.figure.get_figwidth(), box.height * ax.figure.get_figheight()
+    points_per_unit = 72 * min(w_in / (xs[-1] + width + 2 * gap), h_in / (2 * top + 0.8))
+    scale = min(1.0, 0.19 * points_per_unit / 8)
+    for t in ax.texts:
+        t.set_fontsize(t.get_fontsize() * scale)
     ax.set_title(f"{title}{': ' if title else ''}{diagram_weights(layers):,} weights", fontsize=10)
     if own:
         plt.tight_layout()

@@ -54,8 +54,15 @@ COURSE_VERSIONS: dict[str, str] = {
     "4.2": "course_utils.inverse:cg",
     "4.3": "course_utils.inverse:tv_gradient",
     # 05 SRCNN
+    "5.1": "course_utils.data:extract_subimages",
+    "5.2": "course_utils.models:SRCNN",
     # 06 VDSR
+    "6.1": "course_utils.models:VDSR",
+    "6.2": "course_utils.train:clip_adjustable_",
     # 07 FSRCNN
+    "7.1": "course_utils.models:FSRCNN",
+    "7.2": "course_utils.models:deconv_as_conv",
+    "7.3": "course_utils.models:fsrcnn_to_scale",
     # 08 SRGAN
     "8.1": "course_utils.srgan:ResidualBlock",
     "8.2": "course_utils.srgan:Upsampler",

@@ -11,6 +11,13 @@ The CNN super-resolution networks of notebooks 05-07 (on one Y channel by defaul
 * ``ESPCN``  (Shi et al. 2016): LR input; three convolutions, the last with scale^2 channels,
   then a sub-pixel convolution (``pixel_shuffle``).
 
+A deconvolution of stride s is a convolution on the LR grid with s^2 times more output channels
+followed by ``pixel_shuffle`` (Shi et al. 2016, "Is the deconvolution layer the same as a
+convolutional layer?", arXiv:1609.07009): ``deconv_as_conv`` converts the weights (notebook 07's
+Exercise 7.2), ``SubPixelConv`` is the converted layer with the fewest taps, and ``with_subpixel``
+swaps it into a trained model (same outputs, several times faster on a CPU than PyTorch's
+transposed convolution).
+
 The DCGAN of notebook 02 (Radford et al. 2016, small, for 28x28 digits): ``DCGANGenerator``,
 ``DCGANDiscriminator`` and ``dcgan_init``.
 
@@ -28,6 +35,7 @@ the one loader of a shipped checkpoint; ``sr_method(name)`` turns it into an eva
 """
 from __future__ import annotations
 
+import copy
 from functools import partial
 from pathlib import Path
 
@@ -37,8 +45,8 @@ import torch.nn.functional as F
 
 from .resize import imresize
 
-__all__ = ["count_weights", "count_parameters", "srcnn_border", "dcgan_init", "SRCNN", "VDSR",
-           "FSRCNN", "ESPCN", "DCGANGenerator", "DCGANDiscriminator", "REGISTRY", "build",
+__all__ = ["count_weights", "count_parameters", "srcnn_border", "dcgan_init", "deconv_as_conv",
+           "with_subpixel", "fsrcnn_to_scale", "SRCNN", "VDSR", "FSRCNN", "ESPCN", "SubPixelConv", "DCGANGenerator", "DCGANDiscriminator", "REGISTRY", "build",
            "load_shipped", "run_model", "sr_method", "models_table"]
 
 
@@ -66,6 +74,82 @@ def dcgan_init(m: nn.Module) -> None:
     elif isinstance(m, nn.BatchNorm2d):
         nn.init.normal_(m.weight, 1.0, 0.02)
         nn.init.zeros_(m.bias)
+
+
+def _subpixel_radius(k: int, s: int, p: int, shift: int) -> int:
+    # LR neighbours a - R ... a + R hold every deconvolution tap of the HR pixels s*a + r - shift
+    return max((k - 1 - p + shift) // s, (s - 1 + p - shift) // s)
+
+
+def deconv_as_conv(deconv: nn.ConvTranspose2d, shift: int = 0) -> nn.Conv2d:
+    """The convolution on the LR grid that, followed by ``F.pixel_shuffle(., s)``, equals ``deconv``.
+
+    ``deconv``: ConvTranspose2d(d, c, k, stride=s, padding=p, output_padding=o) with square k, s,
+    p and ``k - 2p + o == s`` (so (h, w) -> (s h, s w), as FSRCNN's). Returns
+    ``nn.Conv2d(d, s*s*c, 2R + 1, padding=R)``, R = max((k-1-p+shift)//s, (s-1+p-shift)//s), with
+
+        weight[c*s*s + r*s + q, ch, m, n] = deconv.weight[ch, c, s(R-m) + r + p - shift, s(R-n) + q + p - shift]
+        (0 where that index is outside [0, k)),  bias[c*s*s + r*s + q] = deconv.bias[c],
+
+    so that ``pixel_shuffle(conv(x), s)[..., Y + shift, X + shift] == deconv(x)[..., Y, X]``. With
+    ``shift=0`` (Exercise 7.2 of notebook 07) the two outputs are equal; a shift can make R smaller
+    (FSRCNN x3: 5x5 -> 3x3), see :class:`SubPixelConv`. The weights are copies (no autograd link).
+    """
+    k, s, p, o = deconv.kernel_size[0], deconv.stride[0], deconv.padding[0], deconv.output_padding[0]
+    if (len(set(deconv.kernel_size)) != 1 or len(set(deconv.stride)) != 1 or len(set(deconv.padding)) != 1
+            or deconv.groups != 1 or deconv.dilation != (1, 1) or k - 2 * p + o != s):
+        raise ValueError(f"deconv_as_conv: {deconv} is not a square stride-s deconvolution returning "
+                         "(s h, s w) (kernel k, padding p, output_padding o with k - 2p + o = s)")
+    d, c = deconv.weight.shape[:2]
+    R = _subpixel_radius(k, s, p, shift)
+    w = deconv.weight.detach()
+    weight = w.new_zeros(c, s, s, d, 2 * R + 1, 2 * R + 1)
+    for r in range(s):
+        for m in range(2 * R + 1):
+            u = s * (R - m) + r + p - shift
+            if not 0 <= u < k:
+                continue
+            for q in range(s):
+                for n in range(2 * R + 1):
+                    v = s * (R - n) + q + p - shift
+                    if 0 <= v < k:
+                        weight[:, r, q, :, m, n] = w[:, :, u, v].T
+    conv = nn.Conv2d(d, s * s * c, 2 * R + 1, padding=R, bias=deconv.bias is not None)
+    conv = conv.to(device=w.device, dtype=w.dtype)
+    with torch.no_grad():
+        conv.weight.copy_(weight.reshape(s * s * c, d, 2 * R + 1, 2 * R + 1))
+        if deconv.bias is not None:
+            conv.bias.copy_(deconv.bias.detach().repeat_interleave(s * s))
+    return conv
+
+
+def with_subpixel(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` in which every ``nn.ConvTranspose2d`` is replaced by its
+    :class:`SubPixelConv` (same outputs to float rounding, faster on a CPU); for inference."""
+    net = copy.deepcopy(net)
+    for name, module in list(net.named_modules()):
+        if isinstance(module, nn.ConvTranspose2d):
+            parent, _, attr = name.rpartition(".")
+            setattr(net.get_submodule(parent) if parent else net, attr, SubPixelConv(module))
+    return net
+
+
+def fsrcnn_to_scale(model_x3: nn.Module, scale: int) -> nn.Module:
+    """A new FSRCNN for ``scale`` from a trained one (notebook 07, Exercise 7.3): a copy of every
+    weight (the deconvolution's shape does not depend on the stride), the deconvolution set to
+    stride ``scale`` (output_padding scale - 1), and every parameter frozen but the deconvolution's
+    (the paper fine-tunes only that layer). ``model_x3`` is not modified."""
+    net = copy.deepcopy(model_x3)
+    old = net.deconv
+    net.deconv = nn.ConvTranspose2d(old.in_channels, old.out_channels, old.kernel_size, stride=scale,
+                                    padding=old.padding, output_padding=scale - 1, bias=old.bias is not None)
+    net.deconv.to(device=old.weight.device, dtype=old.weight.dtype).load_state_dict(old.state_dict())
+    net.scale = scale
+    for p in net.parameters():
+        p.requires_grad_(False)
+    for p in net.deconv.parameters():
+        p.requires_grad_(True)
+    return net
 
 
 class SRCNN(nn.Module):
@@ -158,6 +242,29 @@ class ESPCN(nn.Module):
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         h = torch.tanh(self.conv2(torch.tanh(self.conv1(lr))))
         return F.pixel_shuffle(self.conv3(h), self.scale)
+
+
+class SubPixelConv(nn.Module):
+    """A trained deconvolution as a convolution on the LR grid + ``pixel_shuffle``, fewest taps.
+
+    Among the shifts 0 ... s-1 of :func:`deconv_as_conv` it takes the one with the smallest kernel
+    (FSRCNN: 5x5 at x2, 3x3 at x3 instead of 5x5, 3x3 at x4); with a shift t > 0 the LR input gets
+    one extra zero row and column at the bottom right and the shuffled output is cropped by t.
+    Input (N, d, h, w) -> (N, c, s h, s w), equal to ``deconv``'s output up to float rounding.
+    """
+
+    def __init__(self, deconv: nn.ConvTranspose2d):
+        super().__init__()
+        k, s, p = deconv.kernel_size[0], deconv.stride[0], deconv.padding[0]
+        self.scale = s
+        self.shift = min(range(s), key=lambda t: _subpixel_radius(k, s, p, t))
+        self.conv = deconv_as_conv(deconv, self.shift)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w, s, t = x.shape[-2], x.shape[-1], self.scale, self.shift
+        if t:
+            x = F.pad(x, (0, 1, 0, 1))
+        return F.pixel_shuffle(self.conv(x), s)[..., t:t + s * h, t:t + s * w]
 
 
 class DCGANGenerator(nn.Module):

@@ -30,14 +30,26 @@ from tqdm.auto import tqdm
 from .checkpoints import CheckpointError, load_checkpoint, load_weights, save_checkpoint
 from .plots import LivePlot
 
-__all__ = ["cycle", "to_device", "supervised_step", "d_loss", "g_loss_minimax", "g_loss_nonsat",
-           "gan_step", "train_loop", "fit", "train_or_load", "RandomBatches"]
+__all__ = ["cycle", "to_device", "clip_adjustable_", "supervised_step", "d_loss", "g_loss_minimax",
+           "g_loss_nonsat", "gan_step", "train_loop", "fit", "train_or_load", "RandomBatches"]
 
 
 def cycle(loader: Iterable):
     """Repeat a DataLoader (or any iterable) forever (a fresh pass, e.g. a fresh shuffle, each time)."""
     while True:
         yield from loader
+
+
+def clip_adjustable_(parameters: Iterable, theta: float, lr: float) -> float:
+    """VDSR's adjustable gradient clipping (notebook 06, Exercise 6.2): clamp every gradient
+    component, in place, to [-theta/lr, theta/lr] (so an SGD update lr * g stays within theta);
+    parameters whose ``.grad`` is None are skipped. Returns the largest |component| before clipping."""
+    bound, largest = theta / lr, 0.0
+    for p in parameters:
+        if p.grad is not None:
+            largest = max(largest, p.grad.abs().max().item())
+            p.grad.clamp_(-bound, bound)
+    return largest
 
 
 def to_device(batch, device):

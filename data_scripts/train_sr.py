@@ -3,6 +3,8 @@
     python data_scripts/train_sr.py fsrcnn-x3 --steps 6000
     python data_scripts/train_sr.py fsrcnn-x2 --steps 800 --init fsrcnn-x3   # deconv only
     python data_scripts/train_sr.py vdsr --steps 1500 --batch 16
+    python data_scripts/train_sr.py fsrcnn-x3 --steps 50000 --init fsrcnn-x3 --sgd 0.9 --lr 1e-3 \
+        --deconv-lr 0.1 --batch 128          # the FSRCNN paper's optimiser: SGD, deconv rate / 10
 
 Training data: T91 (Y channel) with a few images held out for validation
 (``split_train_val``); Set5/Set14 are never used here. The run is resumable: a work file
@@ -64,6 +66,10 @@ def main(argv=None) -> int:
     p.add_argument("--rescale", type=float, nargs="+", metavar="F",
                    help="also train on copies of each training image shrunk by these factors "
                    "(MATLAB bicubic), the FSRCNN paper's scale augmentation, e.g. 0.9 0.8 0.7 0.6")
+    p.add_argument("--sgd", type=float, metavar="MOMENTUM",
+                   help="SGD with this momentum instead of Adam (the FSRCNN paper: SGD, momentum 0.9)")
+    p.add_argument("--deconv-lr", type=float, default=1.0, metavar="F",
+                   help="the deconvolution's learning rate is F times the others' (the FSRCNN paper: 0.1)")
     p.add_argument("--n-val", type=int, default=5, help="T91 images held out for validation")
     p.add_argument("--val-every", type=int, default=250)
     p.add_argument("--ckpt-every", type=int, default=250)
@@ -124,10 +130,19 @@ def main(argv=None) -> int:
                                  val, s, vnames)["psnr"] for s in scales]
         return sum(psnrs) / len(psnrs)
 
-    opt = torch.optim.Adam(params, lr=lr)
+    params = [prm for prm in params if prm.requires_grad]
+    deconv = getattr(model, "deconv", None)
+    if deconv is not None and args.deconv_lr != 1.0:  # the deconvolution at its own rate
+        slow = {id(prm) for prm in deconv.parameters()}
+        params = [{"params": [prm for prm in params if id(prm) not in slow]},
+                  {"params": [prm for prm in params if id(prm) in slow], "lr": lr * args.deconv_lr}]
+        params = [g for g in params if g["params"]]
+    opt = (torch.optim.SGD(params, lr=lr, momentum=args.sgd) if args.sgd is not None
+           else torch.optim.Adam(params, lr=lr))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.steps, eta_min=0.05 * lr)
+    optimiser = [args.sgd, args.deconv_lr] if args.sgd is not None or args.deconv_lr != 1.0 else []
     rid = run_id(args.name, init_sha256, [args.steps, batch, patch, lr, clip, args.rescale,
-                                          args.n_val, args.seed])
+                                          args.n_val, args.seed] + optimiser)
     work = cfg.data_dir / "checkpoints" / f"train_{args.name}_{rid}.pt"
     print(f"work file {work} (run the same command again to resume)")
     t0 = time.time()
@@ -147,7 +162,10 @@ def main(argv=None) -> int:
     minutes = seconds / 60
     meta = {"command": command, "steps": total_steps, "seconds": round(seconds, 1),
             "note": (f"short CPU training: {total_steps} steps, {minutes:.0f} min (1 thread), "
-                     f"T91 minus {args.n_val} held-out images, Adam lr {lr:g} cosine, batch "
+                     f"T91 minus {args.n_val} held-out images, "
+                     + (f"SGD momentum {args.sgd:g}" if args.sgd is not None else "Adam")
+                     + f" lr {lr:g} cosine"
+                     + (f" (deconvolution x{args.deconv_lr:g})" if args.deconv_lr != 1.0 else "") + ", batch "
                      f"{batch}, HR patch {patch}" + (f", clip {clip:g}" if clip else "")
                      + (f", T91 also shrunk by {args.rescale}" if args.rescale else "")
                      + note_init + "; not the paper's schedule"),

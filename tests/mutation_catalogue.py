@@ -305,18 +305,31 @@ CATALOGUE["07_fsrcnn"] = [
              find="*[layer for _ in range(m)\n                                       "
                   "for layer in (nn.Conv2d(s, s, 3, padding=1), nn.PReLU(s))]",
              replace="*[nn.Conv2d(s, s, 3, padding=1), nn.PReLU(s)] * m"),
-    Mutation("ex07-2", "the new model is built for x3, not for the new scale",
+    Mutation("ex07-3", "the new model is built for x3, not for the new scale",
              find="net = FSRCNN(scale)", replace="net = FSRCNN(3)"),
-    Mutation("ex07-2", "nothing frozen",
+    Mutation("ex07-3", "nothing frozen",
              find="    for p in net.parameters():\n        p.requires_grad_(False)\n", replace=""),
-    Mutation("ex07-2", "the deconvolution frozen too",
+    Mutation("ex07-3", "the deconvolution frozen too",
              find="    for p in net.deconv.parameters():\n        p.requires_grad_(True)\n", replace=""),
-    Mutation("ex07-2", "the x3 model frozen instead of the new one",
+    Mutation("ex07-3", "the x3 model frozen instead of the new one",
              find="    for p in net.parameters():\n        p.requires_grad_(False)",
              replace="    for p in model_x3.parameters():\n        p.requires_grad_(False)"),
-    Mutation("ex07-2", "the deconvolution weights not copied (a raw load_state_dict error)",
+    Mutation("ex07-3", "the deconvolution weights not copied (a raw load_state_dict error)",
              find="net.load_state_dict(model_x3.state_dict())",
              replace="net.load_state_dict({k: v for k, v in model_x3.state_dict().items() if not k.startswith('deconv')})"),
+    Mutation("ex07-2", "the kernel not flipped (taps read forwards: s(m - R) instead of s(R - m))",
+             find="u, v = s * (R - m) + r + p, s * (R - n) + q + p",
+             replace="u, v = s * (m - R) + r + p, s * (n - R) + q + p"),
+    Mutation("ex07-2", "the phases in the wrong channels for pixel_shuffle (column phase first)",
+             find="weight[ch * s * s + r * s + q, :, m, n]", replace="weight[ch * s * s + q * s + r, :, m, n]"),
+    Mutation("ex07-2", "the deconvolution's padding p forgotten in the tap offset",
+             find="u, v = s * (R - m) + r + p, s * (R - n) + q + p",
+             replace="u, v = s * (R - m) + r, s * (R - n) + q"),
+    Mutation("ex07-2", "a kernel one tap too small on each side (radius R - 1)",
+             find="conv = nn.Conv2d(d, s * s * c, 2 * R + 1, padding=R)",
+             replace="R = R - 1\n    conv = nn.Conv2d(d, s * s * c, 2 * R + 1, padding=R)"),
+    Mutation("ex07-2", "the bias left as the Conv2d's random initialisation",
+             find="        conv.bias.copy_(deconv.bias.detach().repeat_interleave(s * s))\n", replace=""),
 ]
 
 HIDDEN_CATALOGUE["04_inverse_problems"] = [
@@ -337,6 +350,8 @@ HIDDEN_CATALOGUE["06_vdsr"] = [
 HIDDEN_CATALOGUE["07_fsrcnn"] = [
     Mutation("ex07-1", "one input channel hard-coded (stopped by a hidden test)",
              find="nn.Conv2d(channels, d, 5, padding=2)", replace="nn.Conv2d(1, d, 5, padding=2)"),
+    Mutation("ex07-2", "the bias tiled (b_0, b_1, b_0, ...) instead of repeated per channel (stopped by a hidden test)",
+             find="repeat_interleave(s * s)", replace="repeat(s * s)"),
 ]
 
 # ---------------------------------------------------------------------------------------------

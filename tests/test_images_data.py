@@ -436,3 +436,16 @@ def test_a_failed_fetch_leaves_no_empty_folders(tmp_path):
     with pytest.raises(DownloadError):
         fetch_file(e, data, None, network=False)
     assert list(data.iterdir()) == []  # neither Toy/s1 nor Toy
+
+
+def test_extract_subimages_are_the_windows_that_fit_row_by_row():
+    """SRCNN's sub-images (notebook 05's course version): the same as F.unfold's windows."""
+    from course_utils.data import extract_subimages
+    g = torch.Generator().manual_seed(0)
+    for H, W, size, stride in ((47, 61, 33, 14), (50, 40, 33, 14), (29, 64, 8, 8)):
+        hr, ilr = torch.rand(1, 1, H, W, generator=g), torch.rand(1, 1, H, W, generator=g)
+        x, y = extract_subimages(ilr, hr, size, stride)
+        for got, img in ((x, ilr), (y, hr)):
+            exp = torch.nn.functional.unfold(img, size, stride=stride).transpose(1, 2).reshape(-1, 1, size, size)
+            assert torch.equal(got, exp)
+    assert x.shape[0] == ((29 - 8) // 8 + 1) * ((64 - 8) // 8 + 1)

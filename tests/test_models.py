@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from course_utils.checkpoints import load_checkpoint, save_checkpoint
 from course_utils.evaluate import METHODS, PAPER, ScaleNotSupported, evaluate_images
@@ -280,3 +282,75 @@ def test_train_sr_continuations_resume_only_their_own_run(tmp_path):
     assert changed == set(first["state_dict"]), f"unchanged by the second run: {set(first['state_dict']) - changed}"
     moved = {k for k, v in other["state_dict"].items() if not torch.equal(v, shipped["state_dict"][k])}
     assert moved == set(shipped["state_dict"])
+
+
+# ---- a deconvolution as a convolution on the LR grid + pixel shuffle (notebook 07, Exercise 7.2) ----
+
+def _deconv_by_definition(x, w, b, s, p, out):
+    """y[c, s*i - p + u, s*j - p + v] += x[ch, i, j] w[ch, c, u, v], written out with loops."""
+    n, d, h, wd = x.shape
+    k = w.shape[-1]
+    y = torch.zeros(n, w.shape[1], out, out) + b.view(1, -1, 1, 1)
+    for i in range(h):
+        for j in range(wd):
+            for u in range(k):
+                for v in range(k):
+                    Y, X = s * i - p + u, s * j - p + v
+                    if 0 <= Y < out and 0 <= X < out:
+                        y[:, :, Y, X] += torch.einsum("nd,dc->nc", x[:, :, i, j], w[:, :, u, v])
+    return y
+
+
+@pytest.mark.parametrize("s", [2, 3, 4])
+def test_deconv_as_conv_and_subpixel_equal_the_deconvolution(s):
+    from course_utils.models import SubPixelConv, deconv_as_conv
+    torch.manual_seed(s)
+    dc = nn.ConvTranspose2d(5, 2, 9, s, 4, s - 1)
+    x = torch.rand(2, 5, 4, 4)
+    exp = _deconv_by_definition(x, dc.weight.detach(), dc.bias.detach(), s, 4, 4 * s)
+    with torch.no_grad():
+        conv = deconv_as_conv(dc)
+        assert conv.out_channels == 2 * s * s and conv.in_channels == 5
+        assert torch.allclose(F.pixel_shuffle(conv(x), s), exp, atol=1e-5)
+        fast = SubPixelConv(dc)
+        assert torch.allclose(fast(x), exp, atol=1e-5)
+    # the fewest taps: FSRCNN's 9x9 kernel covers 5, 3, 3 LR pixels per direction at x2, x3, x4
+    assert fast.conv.kernel_size == {2: (5, 5), 3: (3, 3), 4: (3, 3)}[s]
+    assert conv.kernel_size == {2: (5, 5), 3: (5, 5), 4: (3, 3)}[s]   # shift 0: x3 needs a 5x5 kernel
+
+
+def test_with_subpixel_keeps_outputs_and_the_original_model():
+    from course_utils.models import SubPixelConv, with_subpixel
+    torch.manual_seed(0)
+    net = FSRCNN(3).eval()
+    fast = with_subpixel(net)
+    assert isinstance(fast.deconv, SubPixelConv) and isinstance(net.deconv, nn.ConvTranspose2d)
+    x = torch.rand(1, 1, 13, 10)
+    with torch.no_grad():
+        assert torch.allclose(fast(x), net(x), atol=1e-5)
+    seq = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ConvTranspose2d(4, 1, 4, 2, 1))  # DCGAN-like
+    with torch.no_grad():
+        assert torch.allclose(with_subpixel(seq)(x), seq(x), atol=1e-5)
+
+
+def test_deconv_as_conv_refuses_other_geometries():
+    from course_utils.models import deconv_as_conv
+    with pytest.raises(ValueError, match="deconv_as_conv"):
+        deconv_as_conv(nn.ConvTranspose2d(4, 1, 9, 3, 4))          # output_padding 0: 3h - 2, not 3h
+
+
+def test_fsrcnn_to_scale_copies_everything_and_trains_only_the_deconvolution():
+    from course_utils.models import fsrcnn_to_scale
+    torch.manual_seed(0)
+    x3 = FSRCNN(3, 16, 5, 2)
+    before = {k: v.clone() for k, v in x3.state_dict().items()}
+    x4 = fsrcnn_to_scale(x3, 4)
+    ref = FSRCNN(4, 16, 5, 2)
+    ref.load_state_dict(before)
+    x = torch.rand(1, 1, 6, 5)
+    with torch.no_grad():
+        assert torch.allclose(x4(x), ref(x)) and x4(x).shape == (1, 1, 24, 20) and x4.scale == 4
+        x4.feature[0].weight.add_(1.0)
+    assert sorted(k for k, p in x4.named_parameters() if p.requires_grad) == ["deconv.bias", "deconv.weight"]
+    assert all(torch.equal(x3.state_dict()[k], v) for k, v in before.items())
+    assert all(p.requires_grad for p in x3.parameters())

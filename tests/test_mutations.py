@@ -154,7 +154,7 @@ SWITCH_INTRO = "# Stuck? Uncomment the next line to go on with the course's vers
 # one name, or several ("a, b") for an exercise that defines several (COURSE_VERSIONS "module:a,b")
 SWITCH = re.compile(r'# (\w+(?:, \w+)*) = course_utils\.course_version\("(\d+\.\d+)"\)')
 # notebooks whose exercises do not have their switch yet (to be emptied)
-SWITCH_PENDING = {"05_srcnn", "06_vdsr", "07_fsrcnn"}
+SWITCH_PENDING: set[str] = set()
 
 
 def switch_of(source: str, label: str) -> tuple[str, str] | None:

@@ -387,3 +387,15 @@ def test_gan_losses_on_logits_match_the_formulas_and_stay_finite():
     big = torch.tensor([200.0])
     for v in (lib_d_loss(-big, big), g_loss_minimax(big), g_loss_nonsat(-big)):
         assert torch.isfinite(v)
+
+
+def test_clip_adjustable_bounds_each_component_by_theta_over_lr():
+    """VDSR's adjustable clipping (notebook 06's course version)."""
+    from course_utils.train import clip_adjustable_
+    p, q = nn.Parameter(torch.zeros(4)), nn.Parameter(torch.zeros(2))
+    p.grad = torch.tensor([-5.0, 0.5, 3.0, -0.2])
+    assert clip_adjustable_(iter([p, q]), theta=0.01, lr=0.01) == 5.0   # before clipping; q skipped
+    assert torch.equal(p.grad, torch.tensor([-1.0, 0.5, 1.0, -0.2])) and q.grad is None
+    p.grad = torch.tensor([-5.0, 0.5, 3.0, -0.2])
+    clip_adjustable_([p], theta=0.01, lr=0.1)
+    assert torch.allclose(p.grad, torch.tensor([-0.1, 0.1, 0.1, -0.1]))
