@@ -329,6 +329,17 @@ _FSRCNN_TRAIN = {"patch": 48, "batch": 32, "lr": 1e-3, "clip": None}
 # (alpha content at relu4_2 + beta style at relu1_1..relu5_1, relative losses) + gamma TV
 _JOHNSON_TRAIN = {"crop": 128, "batch": 4, "lr": 2e-3, "alpha": 1.0, "beta": 1.0, "gamma": 0.1,
                   "style_size": 256, "features": "offline random multi-scale"}
+def _johnson(style: str, steps: int, wall_time: str) -> dict:
+    """The record of the shipped style network for ``style`` (notebook 10)."""
+    return {"builder": lambda: _transform_net(), "kind": "style", "scales": (), "input": "photo",
+            "channels": "rgb", "stochastic": False, "storage": "float16",
+            "description": "Johnson et al. transformation net (16-32-64, 3 res. blocks, resize-conv, "
+                           f"instance norm), style {style}",
+            "paper": {},
+            "train": {**_JOHNSON_TRAIN, "steps": steps, "wall time": wall_time,
+                      "command": f"nice -n 10 python data_scripts/train_johnson.py --style {style} --steps {steps}"}}
+
+
 REGISTRY: dict[str, dict] = {
     "srcnn-x3": {
         "builder": partial(SRCNN, 9, 1, 5), "kind": "sr", "scales": (3,), "input": "ilr",
@@ -419,30 +430,9 @@ REGISTRY: dict[str, dict] = {
     # Johnson et al.'s feed-forward style networks (notebook 10), one per painting of the styles
     # dataset, trained with data_scripts/train_johnson.py on the offline features (the command,
     # steps, wall time and held-out objective of each file are in its meta: checkpoints/README.md)
-    "johnson-starry_night": {
-        "builder": lambda: _transform_net(), "kind": "style", "scales": (), "input": "photo",
-        "channels": "rgb", "stochastic": False, "storage": "float16",
-        "description": "Johnson et al. transformation net (16-32-64, 3 res. blocks, resize-conv, "
-                       "instance norm), style starry_night",
-        "paper": {},
-        "train": {**_JOHNSON_TRAIN, "steps": 250, "wall time": "24 min",
-                  "command": "nice -n 10 python data_scripts/train_johnson.py --style starry_night --steps 250"}},
-    "johnson-great_wave_off_kanagawa": {
-        "builder": lambda: _transform_net(), "kind": "style", "scales": (), "input": "photo",
-        "channels": "rgb", "stochastic": False, "storage": "float16",
-        "description": "Johnson et al. transformation net (16-32-64, 3 res. blocks, resize-conv, "
-                       "instance norm), style great_wave_off_kanagawa",
-        "paper": {},
-        "train": {**_JOHNSON_TRAIN, "steps": 250, "wall time": "27 min",
-                  "command": "nice -n 10 python data_scripts/train_johnson.py --style great_wave_off_kanagawa --steps 250"}},
-    "johnson-udnie": {
-        "builder": lambda: _transform_net(), "kind": "style", "scales": (), "input": "photo",
-        "channels": "rgb", "stochastic": False, "storage": "float16",
-        "description": "Johnson et al. transformation net (16-32-64, 3 res. blocks, resize-conv, "
-                       "instance norm), style udnie",
-        "paper": {},
-        "train": {**_JOHNSON_TRAIN, "steps": 250, "wall time": "24 min",
-                  "command": "nice -n 10 python data_scripts/train_johnson.py --style udnie --steps 250"}},
+    **{f"johnson-{style}": _johnson(style, steps=250, wall_time=wall)
+       for style, wall in (("starry_night", "24 min"), ("great_wave_off_kanagawa", "27 min"),
+                           ("udnie", "24 min"))},
 }
 
 

@@ -153,8 +153,6 @@ def test_wrong_answers_stop_at_their_check(name):
 SWITCH_INTRO = "# Stuck? Uncomment the next line to go on with the course's version (the grader will see it)."
 # one name, or several ("a, b") for an exercise that defines several (COURSE_VERSIONS "module:a,b")
 SWITCH = re.compile(r'# (\w+(?:, \w+)*) = course_utils\.course_version\("(\d+\.\d+)"\)')
-# notebooks whose exercises do not have their switch yet (to be emptied)
-SWITCH_PENDING: set[str] = set()
 
 
 def switch_of(source: str, label: str) -> tuple[str, str] | None:
@@ -180,8 +178,7 @@ def test_every_exercise_has_its_switch(path):
         label = exercise_label(c["id"])
         sw = switch_of(_source(c), label)
         if sw is None:
-            if path.stem not in SWITCH_PENDING or SWITCH_INTRO in _source(c):
-                bad.append(f"{c['id']}: no switch for {label} as its last two lines")
+            bad.append(f"{c['id']}: no switch for {label} as its last two lines")
         elif label not in COURSE_VERSIONS:
             bad.append(f"{c['id']}: course_utils.exercise.COURSE_VERSIONS has no {label!r}")
         elif len(sw[0].split(", ")) != len(COURSE_VERSIONS[label].partition(":")[2].split(",")):
