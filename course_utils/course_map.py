@@ -139,7 +139,8 @@ def _readme_text(text: str, times: dict) -> str:
     return head + BEGIN + "\n" + markdown_table(times, link="notebooks/") + END + tail
 
 
-TITLE_RUN_TIME = re.compile(r"^\*\*Run time\*\*.*$", re.M)
+# "**Run time**" or "**Run time:**" up to "**Builds on" or the end of its paragraph
+TITLE_RUN_TIME = re.compile(r"^\*\*Run time.*?(?=\s*\*\*Builds on|\n\n|\n*\Z)", re.M | re.S)
 
 
 def _title_source(source: str, name: str, times: dict) -> str:
