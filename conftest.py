@@ -104,6 +104,6 @@ _NOTEBOOK_SECONDS: dict[str, float] = {}
 def pytest_runtest_logreport(report):
     # nbval makes one test item per cell: add up each notebook's cells (setup, call and teardown)
     path = report.nodeid.split("::", 1)[0]
-    if path.endswith(".ipynb"):
+    if path.endswith(".ipynb") and not report.skipped:  # skipped: test_site executed it already
         _NOTEBOOK_SECONDS[path] = _NOTEBOOK_SECONDS.get(path, 0.0) + report.duration
 
