@@ -81,10 +81,6 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if _NOTEBOOK_SECONDS:
-        terminalreporter.section("notebook run times (ci profile, nbval, this machine)")
-        for path, seconds in sorted(_NOTEBOOK_SECONDS.items()):
-            terminalreporter.write_line(f"{path}: {seconds:.0f} s")
     summary, problems = getattr(config, "_course_data_report", ([], []))
     if summary:
         terminalreporter.section("data used by the notebooks")
@@ -96,14 +92,4 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             terminalreporter.write_line(line, red=True)
         terminalreporter.write_line("The real data is configured, so CI must use it: see why the "
                                     "notebook did not find it (the warning in its output).")
-
-
-_NOTEBOOK_SECONDS: dict[str, float] = {}
-
-
-def pytest_runtest_logreport(report):
-    # nbval makes one test item per cell: add up each notebook's cells (setup, call and teardown)
-    path = report.nodeid.split("::", 1)[0]
-    if path.endswith(".ipynb") and not report.skipped:  # skipped: test_site executed it already
-        _NOTEBOOK_SECONDS[path] = _NOTEBOOK_SECONDS.get(path, 0.0) + report.duration
 
