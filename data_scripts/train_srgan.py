@@ -181,21 +181,30 @@ def main(argv=None) -> int:
     val_psnr = hist["val"][-1] if hist["val_step"] and hist["val_step"][-1] == steps else val_fn()
     command = "python data_scripts/train_srgan.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    minutes = hist["seconds"] / 60
     planned = "" if steps >= args.steps else f" (stopped at {steps} of {args.steps} planned steps)"
-    note = (f"short CPU training: {steps} steps{planned}, {minutes:.0f} min (1 thread, shared "
+    seconds, total = hist["seconds"], steps
+    continued = args.init == args.name          # e.g. srresnet-x4 --init srresnet-x4: one longer run
+    if continued:
+        command = f"{prev.get('command', '?')} && {command}"
+        seconds, total = seconds + prev.get("seconds", 0.0), steps + prev.get("steps", 0)
+        planned = (f" ({prev.get('steps')} + {steps} steps" + (f" of {args.steps} planned" if planned else "")
+                   + ", the second run with a fresh cosine schedule)")
+    minutes = seconds / 60
+    note = (f"short CPU training: {total} steps{planned}, {minutes:.0f} min (1 thread, shared "
             f"CPU), T91 (RGB) minus {args.n_val} held-out images"
             + (" + built-in colour photos" if args.builtin else "")
             + f", Adam lr {lr:g} cosine, batch {batch}, HR patch {patch}"
             + ("; initialised as an interpolator (srgan.init_as_interpolator)"
-               if not args.init and args.interp_init else ""))
+               if (not args.init and args.interp_init)
+               or (continued and "init_as_interpolator" in prev.get("note", "")) else ""))
     if gan:
         note += (f"; initialised from {args.init} ({prev.get('steps')} steps); {feats_source}, "
                  f"adversarial weight {args.adv:g}, BasicSR step order (G then D)")
     note += "; not the paper's schedule"
-    meta = {"command": command, "steps": steps, "seconds": round(hist["seconds"], 1),
+    meta = {"command": command, "steps": total, "seconds": round(seconds, 1),
             "note": note, "val_psnr": round(val_psnr, 3), "val_images": vnames, "scales": [4],
-            "arch": record["description"], "planned_steps": args.steps}
+            "arch": record["description"],
+            "planned_steps": args.steps + (prev.get("steps", 0) if continued else 0)}
     if gan:
         meta["features"] = feats_source
         meta["init_steps"] = prev.get("steps")
