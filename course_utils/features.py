@@ -42,6 +42,8 @@ Losses, in the lecture's notation (G^l(x) the Gram matrix of layer l):
 * ``style_loss``: sum over layers of ||G^l(x) - G^l(y)||_F^2, by default each relative to
   ||G^l(y)||_F^2 (every layer counts equally; alpha/beta mean the same for both feature sources).
 * ``perceptual_loss``: SRGAN's VGG loss, the MSE of feature maps divided by 12.75.
+* ``matched_content_weight``: the weight that brings a feature loss to the size of the pixel MSE
+  (what SRGAN's 1/12.75 does for ImageNet VGG-19; the offline features need their own).
 * ``tv_loss``: the lecture's total variation ||nabla x||_1 (mean absolute neighbour difference).
 """
 from __future__ import annotations
@@ -54,7 +56,7 @@ from torch import nn
 import torch.nn.functional as F
 
 __all__ = ["layer_names", "build_vgg", "load_features", "gram", "content_loss", "style_loss", "gatys_loss",
-           "perceptual_loss", "tv_loss", "VGGFeatures", "RandomFeatures", "SRGAN_LAYERS",
+           "perceptual_loss", "matched_content_weight", "tv_loss", "VGGFeatures", "RandomFeatures", "SRGAN_LAYERS",
            "GATYS_CONTENT", "GATYS_STYLE", "JOHNSON_CONTENT", "JOHNSON_STYLE",
            "IMAGENET_MEAN", "IMAGENET_STD", "RANDOM_KERNELS", "RANDOM_CHANNELS", "SRGAN_RESCALE"]
 
@@ -387,6 +389,31 @@ def perceptual_loss(feats: nn.Module, sr: torch.Tensor, hr: torch.Tensor,
         fh = feats(hr, [layer])[layer]
     fs = feats(sr, [layer])[layer]
     return F.mse_loss(fs / SRGAN_RESCALE, fh / SRGAN_RESCALE)
+
+
+def matched_content_weight(feats: nn.Module, sr: torch.Tensor, hr: torch.Tensor,
+                           layer: str = "relu5_4") -> float:
+    """The weight w with w * perceptual_loss(feats, sr, hr, layer) == mse(sr, hr) on these pairs.
+
+    SRGAN divides VGG-19's feature maps by 12.75 so that the VGG loss is "of a scale comparable to
+    the MSE loss"; that constant belongs to ImageNet VGG-19. The offline features (random filters)
+    give losses of another size (at relu5_4 about 1000x smaller than the MSE on bicubic
+    enlargements), so a content loss built on them hardly counts beside 1e-3 x the adversarial term.
+    Measuring w on training pairs (e.g. bicubic enlargements and their HR patches) restores the
+    balance the paper intended. Returns a Python float > 0.
+
+    Args:
+        feats: from :func:`load_features` with ``layer`` among its layers.
+        sr, hr: (N, 3, H, W) in [0, 1], the pairs to match on (sr != hr somewhere).
+    """
+    with torch.no_grad():
+        pixel = F.mse_loss(sr, hr).item()
+        feature = perceptual_loss(feats, sr, hr, layer).item()
+    if not (pixel > 0 and feature > 0):
+        raise ValueError(f"matched_content_weight needs pairs that differ in pixels and in {layer} "
+                         f"features (pixel MSE {pixel:.3g}, feature loss {feature:.3g}): pass e.g. "
+                         "bicubic enlargements and their HR patches")
+    return pixel / feature
 
 
 def tv_loss(x: torch.Tensor) -> torch.Tensor:

@@ -88,6 +88,11 @@ def main(argv=None) -> int:
     p.add_argument("--init", help="start G from this shipped checkpoint (srgan-x4: srresnet-x4)")
     p.add_argument("--content", choices=sorted(CONTENT), default="vgg54",
                    help="srgan-x4's content loss (default vgg54)")
+    p.add_argument("--content-weight", default="auto",
+                   help="weight of the VGG content loss: a number, 'matched' (measured so that it "
+                   "equals the pixel MSE on bicubic enlargements of a training batch: "
+                   "features.matched_content_weight), or 'auto' (default: 1 with ImageNet VGG-19, "
+                   "whose 1/12.75 rescaling already does that; 'matched' with the offline features)")
     p.add_argument("--adv", type=float, default=1e-3, help="adversarial weight (paper: 1e-3)")
     p.add_argument("--features", choices=["auto", "imagenet", "random"], default="auto")
     p.add_argument("--random-init", dest="interp_init", action="store_false",
@@ -136,17 +141,31 @@ def main(argv=None) -> int:
     models, optimizers = {"G": G}, {"G": opt_g}
     feats_source = ""
     if gan:
-        from course_utils.features import load_features, perceptual_loss
+        from course_utils.features import load_features, matched_content_weight, perceptual_loss
         layer = CONTENT[args.content]
         if layer is None:
             content = F.mse_loss
             feats_source = "content loss: MSE"
         else:
             feats = load_features([layer], source=args.features)
-            feats_source = f"content loss: {args.content.upper()} ({feats.source})"
+            cw = args.content_weight
+            if cw == "auto":
+                cw = "1" if feats.imagenet else "matched"
+            if cw == "matched":
+                calib = SRPatches(train, 4, patch=patch, length=batch, seed=args.seed + 1000)
+                lr_c, hr_c = next(iter(DataLoader(calib, batch_size=batch)))
+                up = F.interpolate(lr_c, scale_factor=4, mode="bicubic", align_corners=False).clamp(0, 1)
+                weight = matched_content_weight(feats, up, hr_c, layer)
+                how = (f"x {weight:.4g}, measured so that it equals the pixel MSE of bicubic "
+                       f"enlargements of {len(hr_c)} training patches")
+            else:
+                weight = float(cw)
+                how = f"x {weight:g}"
+            feats_source = f"content loss: {args.content.upper()} {how} ({feats.source})"
+            print(feats_source)
 
             def content(sr, hr):
-                return perceptual_loss(feats, sr, hr, layer)
+                return weight * perceptual_loss(feats, sr, hr, layer)
         D = Discriminator(patch)
         opt_d = torch.optim.Adam(D.parameters(), lr=lr)
         schedulers["D"] = torch.optim.lr_scheduler.CosineAnnealingLR(opt_d, T_max=args.steps,
@@ -167,7 +186,8 @@ def main(argv=None) -> int:
         until = now.replace(hour=hh, minute=mm, second=0, microsecond=0).timestamp()
     rid = run_id([args.name, init_sha, args.steps, batch, patch, lr, args.content if gan else "",
                   args.adv if gan else 0, args.features if gan else "", args.builtin,
-                  args.n_val, args.seed] + ([] if args.init or args.interp_init else ["random-init"]))
+                  args.n_val, args.seed] + ([] if args.init or args.interp_init else ["random-init"])
+                 + ([args.content_weight] if gan and args.content_weight != "auto" else []))
     work = cfg.data_dir / "checkpoints" / f"train_{args.name}_{rid}.pt"
     print(f"work file {work} (run the same command again to resume)")
     t0 = time.time()

@@ -7,13 +7,14 @@ import urllib.request
 import pytest
 import torch
 from torch import nn
+import torch.nn.functional as F
 from torchvision.models.vgg import cfgs, make_layers
 
 from course_utils import download, features
 from course_utils.features import (GATYS_CONTENT, GATYS_STYLE, JOHNSON_STYLE, RANDOM_CHANNELS,
                                    SRGAN_LAYERS, RandomFeatures, VGGFeatures, build_vgg,
                                    content_loss, gram, layer_names, load_features,
-                                   perceptual_loss, style_loss, tv_loss)
+                                   matched_content_weight, perceptual_loss, style_loss, tv_loss)
 
 
 @pytest.fixture
@@ -278,3 +279,19 @@ def test_tv_loss():
     stripes = torch.tensor([[[[0., 1.], [0., 1.]]]])  # horizontal jumps of 1, vertical of 0
     assert torch.isclose(tv_loss(stripes), torch.tensor(1.0))
     assert torch.isclose(tv_loss(stripes.transpose(2, 3)), torch.tensor(1.0))
+
+
+def test_matched_content_weight_brings_the_feature_loss_to_the_pixel_mse():
+    feats = load_features(["relu2_2", "relu5_4"], source="random")
+    g = torch.Generator().manual_seed(3)
+    hr = torch.rand(2, 3, 48, 48, generator=g)
+    blurred = F.avg_pool2d(F.pad(hr, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    for layer in ("relu2_2", "relu5_4"):
+        w = matched_content_weight(feats, blurred, hr, layer)
+        # the definition: w x feature loss equals the pixel MSE on the pairs it was measured on
+        assert w * perceptual_loss(feats, blurred, hr, layer).item() == pytest.approx(
+            F.mse_loss(blurred, hr).item(), rel=1e-5)
+    # the offline relu5_4 loss is far smaller than the MSE: the weight is large (the reason it exists)
+    assert matched_content_weight(feats, blurred, hr, "relu5_4") > 10
+    with pytest.raises(ValueError, match="differ"):
+        matched_content_weight(feats, hr, hr, "relu5_4")
