@@ -440,7 +440,7 @@ REGISTRY: dict[str, dict] = {
     "srresnet-ocean-x4": {
         "builder": lambda: _srgan().SRResNet(channels=1, scale=4), "kind": "heightfield",
         "scales": (4,), "input": "lr", "script": "data_scripts/train_heightfield.py",
-        "channels": "depth", "stochastic": False, "storage": "float16",
+        "channels": "depth", "stochastic": False, "storage": "float32",
         "description": "SRResNet (16 blocks) on 1-channel depth images of ocean surfaces, x4, MSE, "
                        "fine-tuned from srresnet-x4 (made 1-channel by srgan.to_grey)",
         "paper": {},
@@ -449,7 +449,7 @@ REGISTRY: dict[str, dict] = {
     "srresnet-ocean-x8": {
         "builder": lambda: _srgan().SRResNet(channels=1, scale=8), "kind": "heightfield",
         "scales": (8,), "input": "lr", "script": "data_scripts/train_heightfield.py",
-        "channels": "depth", "stochastic": False, "storage": "float16",
+        "channels": "depth", "stochastic": False, "storage": "float32",
         "description": "SRResNet (16 blocks, three sub-pixel x2 stages) on 1-channel depth images "
                        "of ocean surfaces, x8, MSE, from scratch (interpolator initialisation)",
         "paper": {},
