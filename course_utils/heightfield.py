@@ -26,15 +26,21 @@ units with the dataset's mean scaling, as the report does.
 **The dataset.** :func:`ocean_dataset` draws ``count`` surfaces for a split ("train", "dev",
 "test"): sample i of a split has its own seed (the splits never share one), a wind speed uniform
 in ``speeds`` and a direction uniform in [0, 2 pi). Same arguments, same tensors.
+
+**Augmentation.** :func:`random_warp` applies a random homography (each image corner moved by up
+to ``strength`` of the half-width; an affine map when the moves are restricted) with bilinear
+resampling and reflected borders: the "randomized affine and homography transformations" of the
+SRResNet transfer-learning report, for fine-tuning on a small set of surfaces.
 """
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
 
 __all__ = ["G", "AMPLITUDE", "SPLITS", "phillips", "wave_vectors", "ocean_surface", "to_depth_image",
-           "height_mse", "ocean_dataset"]
+           "height_mse", "ocean_dataset", "homography_from_corners", "random_warp"]
 
 G = 9.81  # m/s^2
 AMPLITUDE = 1e-6  # A: with it a 100 m patch under 8-24 m/s winds spans about 1-3 m of height
@@ -161,3 +167,51 @@ def ocean_dataset(split: str = "train", count: int = 64, n: int = 128, size: flo
     images, lo, span = to_depth_image(h)
     return {"images": images, "heights": h, "lo": lo, "span": span,
             "wind_speed": torch.tensor(vs), "wind_direction": torch.tensor(dirs), "seeds": seeds}
+
+
+def homography_from_corners(dst: torch.Tensor) -> torch.Tensor:
+    """The 3 x 3 homography H (float64, H[2, 2] = 1) mapping the corners of [-1, 1]^2 -
+    (-1, -1), (1, -1), (1, 1), (-1, 1) - to ``dst`` (4, 2), in homogeneous coordinates:
+    H @ (x, y, 1) ~ (x', y', 1). Solved exactly from the 8 equations of the 4 correspondences."""
+    src = torch.tensor([[-1., -1.], [1., -1.], [1., 1.], [-1., 1.]], dtype=torch.float64)
+    dst = dst.to(torch.float64)
+    A, b = [], []
+    for (x, y), (u, v) in zip(src.tolist(), dst.tolist()):
+        A.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        A.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        b += [u, v]
+    h = torch.linalg.solve(torch.tensor(A, dtype=torch.float64), torch.tensor(b, dtype=torch.float64))
+    return torch.cat([h, torch.ones(1, dtype=torch.float64)]).reshape(3, 3)
+
+
+def random_warp(x: torch.Tensor, strength: float = 0.1, affine: bool = False,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """Warp each image of ``x`` (N, C, H, W) by its own random homography; same shape and dtype.
+
+    Each corner of the image (in [-1, 1] coordinates) moves by a uniform random offset in
+    [-strength, strength] per axis (``affine=True``: the fourth corner follows the other three,
+    so lines stay parallel). Output pixel p reads the input at H(p) by bilinear interpolation
+    (``F.grid_sample``, ``align_corners=False``, reflected borders), so every output value is a
+    convex combination of input values: images in [0, 1] stay in [0, 1]. ``strength=0`` returns
+    the input unchanged (to rounding). ``generator`` makes the warps reproducible.
+    """
+    if x.dim() != 4:
+        raise ValueError(f"random_warp expects (N, C, H, W) images, got shape {tuple(x.shape)}")
+    if not 0 <= strength < 0.5:
+        raise ValueError(f"strength must be in [0, 0.5) (a fraction of the half-width), got {strength}")
+    n, _, h, w = x.shape
+    corners = torch.tensor([[-1., -1.], [1., -1.], [1., 1.], [-1., 1.]], dtype=torch.float64)
+    ys = (torch.arange(h, dtype=torch.float64) * 2 + 1) / h - 1   # pixel centres, align_corners=False
+    xs = (torch.arange(w, dtype=torch.float64) * 2 + 1) / w - 1
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    pts = torch.stack([gx, gy, torch.ones_like(gx)], dim=-1).reshape(-1, 3)   # (HW, 3)
+    grids = []
+    for _ in range(n):
+        off = (torch.rand(4, 2, generator=generator, dtype=torch.float64) * 2 - 1) * strength
+        if affine:
+            off[2] = off[1] + off[3] - off[0]   # a parallelogram: the affine case
+        H = homography_from_corners(corners + off)
+        q = pts @ H.T
+        grids.append((q[:, :2] / q[:, 2:]).reshape(h, w, 2))
+    grid = torch.stack(grids).to(device=x.device, dtype=x.dtype if x.is_floating_point() else torch.float32)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)

@@ -433,6 +433,28 @@ REGISTRY: dict[str, dict] = {
     **{f"johnson-{style}": _johnson(style, steps=250, wall_time=wall)
        for style, wall in (("starry_night", "24 min"), ("great_wave_off_kanagawa", "27 min"),
                            ("udnie", "24 min"))},
+    # notebook 08, section 6: 1-channel SRResNets on depth images of Phillips-spectrum ocean
+    # surfaces (course_utils.heightfield), trained with data_scripts/train_heightfield.py; "report"
+    # holds the report's Table 4 (Jin, "Recovering high frequency geometric details", section 5,
+    # their surfaces): {scale: {"bicubic"/"model": (PSNR dB, SSIM, height-field MSE)}}
+    "srresnet-ocean-x4": {
+        "builder": lambda: _srgan().SRResNet(channels=1, scale=4), "kind": "heightfield",
+        "scales": (4,), "input": "lr", "script": "data_scripts/train_heightfield.py",
+        "channels": "depth", "stochastic": False, "storage": "float32",
+        "description": "SRResNet (16 blocks) on 1-channel depth images of ocean surfaces, x4, MSE, "
+                       "fine-tuned from srresnet-x4 (made 1-channel by srgan.to_grey)",
+        "paper": {},
+        "report": {4: {"bicubic": (42.0, 0.983, 6.22e-4), "model": (46.2, 0.993, 2.34e-4)}},
+        "train": {"patch": 64, "batch": 16, "lr": 1e-4, "clip": None}},
+    "srresnet-ocean-x8": {
+        "builder": lambda: _srgan().SRResNet(channels=1, scale=8), "kind": "heightfield",
+        "scales": (8,), "input": "lr", "script": "data_scripts/train_heightfield.py",
+        "channels": "depth", "stochastic": False, "storage": "float32",
+        "description": "SRResNet (16 blocks, three sub-pixel x2 stages) on 1-channel depth images "
+                       "of ocean surfaces, x8, MSE, from scratch (interpolator initialisation)",
+        "paper": {},
+        "report": {8: {"bicubic": (32.8, 0.917, 5.30e-3), "model": (40.2, 0.975, 8.66e-4)}},
+        "train": {"patch": 64, "batch": 16, "lr": 5e-4, "clip": None}},
 }
 
 

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-__all__ = ["srresnet_parameters", "discriminator_parameters", "init_as_interpolator",
+__all__ = ["srresnet_parameters", "discriminator_parameters", "init_as_interpolator", "to_grey",
            "ResidualBlock", "Upsampler", "SRResNet", "Discriminator", "DISC_LAYERS"]
 
 # (out channels, stride) of the discriminator's eight convolutions
@@ -101,6 +101,30 @@ def init_as_interpolator(net: "SRResNet") -> "SRResNet":
     for i in range(c):
         net.tail.weight[i, i, off:off + 7, off:off + 7] = torch.outer(t, t)
     return net
+
+
+@torch.no_grad()
+def to_grey(net: "SRResNet") -> "SRResNet":
+    """A 1-channel copy of an RGB SRResNet that computes, on a grey image g (N, 1, h, w),
+    exactly ``net(g.expand(-1, 3, -1, -1)).mean(1, keepdim=True)`` (the way notebook 08 runs the
+    natural-image model on depth images).
+
+    The head's 9x9 filters are summed over the three input channels (the input channels are
+    equal), the tail's filters and bias averaged over the three outputs (the mean is linear);
+    everything else is copied. Returns a new ``SRResNet(channels=1, scale=net.scale)`` in the
+    mode ``net`` is in; ``net`` is unchanged.
+    """
+    if net.head[0].in_channels != 3 or net.tail.out_channels != 3:
+        raise ValueError("to_grey needs an RGB SRResNet (3 input and 3 output channels), got "
+                         f"{net.head[0].in_channels} -> {net.tail.out_channels}")
+    grey = SRResNet(blocks=len(net.body), width=net.head[0].out_channels, channels=1,
+                    scale=net.scale)
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    state["head.0.weight"] = state["head.0.weight"].sum(1, keepdim=True)
+    state["tail.weight"] = state["tail.weight"].mean(0, keepdim=True)
+    state["tail.bias"] = state["tail.bias"].mean(0, keepdim=True)
+    grey.load_state_dict(state)
+    return grey.train(net.training)
 
 
 class ResidualBlock(nn.Module):

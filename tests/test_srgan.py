@@ -359,3 +359,121 @@ def test_train_srgan_deadline_stops_before_any_update():
         late(2)
     assert calls == [1]  # the step past the deadline never ran
     assert mod.run_id(["srresnet-x4", 650]) != mod.run_id(["srresnet-x4", 651])
+
+
+# ---- height-field models, augmentation and their training script -----------------------------
+
+def test_scale_8_srresnet_has_three_subpixel_stages_and_one_channel():
+    net = SRResNet(channels=1, scale=8)
+    assert len(net.upsample) == 3
+    assert net.head[0].in_channels == 1 and net.tail.out_channels == 1
+    # one more stage than x4 (Conv3x3 64 -> 256 + bias + 64 PReLU slopes), and 1-channel ends
+    extra = 9 * 64 * 256 + 256 + 64
+    ends = (81 * 3 * 64 + 81 * 64 * 3 + 3) - (81 * 1 * 64 + 81 * 64 * 1 + 1)
+    assert count_parameters(net) == count_parameters(SRResNet()) + extra - ends
+
+
+def test_to_grey_computes_the_rgb_model_on_a_copied_grey_image():
+    from course_utils.srgan import to_grey
+    torch.manual_seed(0)
+    rgb = SRResNet(blocks=2, scale=4)
+    for m in rgb.modules():       # non-trivial batch-norm statistics, so eval mode matters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    rgb.tail.weight.data[1] *= -2   # output channels that differ: the mean is what matters
+    rgb.eval()
+    grey = to_grey(rgb)
+    assert grey.head[0].in_channels == 1 and grey.tail.out_channels == 1 and not grey.training
+    x = torch.rand(2, 1, 6, 5)
+    with torch.no_grad():
+        want = rgb(x.expand(-1, 3, -1, -1)).mean(1, keepdim=True)
+        assert torch.allclose(grey(x), want, atol=1e-5)
+    assert rgb.head[0].in_channels == 3  # the original is untouched
+    with pytest.raises(ValueError, match="RGB SRResNet"):
+        to_grey(grey)
+
+
+def test_homography_from_corners_maps_the_corners():
+    from course_utils.heightfield import homography_from_corners
+    dst = torch.tensor([[-0.9, -1.1], [1.05, -0.95], [0.9, 1.2], [-1.1, 0.8]])
+    H = homography_from_corners(dst)
+    src = torch.tensor([[-1., -1., 1.], [1., -1., 1.], [1., 1., 1.], [-1., 1., 1.]], dtype=torch.float64)
+    q = src @ H.T
+    assert torch.allclose(q[:, :2] / q[:, 2:], dst.double(), atol=1e-9)
+    assert torch.allclose(homography_from_corners(src[:, :2]), torch.eye(3, dtype=torch.float64))
+
+
+def test_random_warp_identity_range_reproducibility_and_affine():
+    from course_utils.heightfield import random_warp
+    x = ocean_dataset("train", 3, n=32)["images"]
+    assert torch.allclose(random_warp(x, 0.0), x, atol=1e-6)          # zero strength: identity
+    g = lambda: torch.Generator().manual_seed(3)                        # noqa: E731
+    y = random_warp(x, 0.25, generator=g())
+    assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1         # stays in [0, 1]
+    assert (y - x).abs().mean() > 0.01                                  # it does move the content
+    assert torch.equal(y, random_warp(x, 0.25, generator=g()))          # same generator, same warp
+    assert not torch.equal(y[0], y[1])                                  # each image its own warp
+    c = torch.full((2, 1, 16, 16), 0.3)
+    assert torch.allclose(random_warp(c, 0.3), c, atol=1e-6)             # a constant stays constant
+    # affine: a horizontal ramp stays a linear function of position (constant second differences)
+    ramp = torch.linspace(0, 1, 32).expand(1, 1, 32, 32).contiguous()
+    a = random_warp(ramp, 0.05, affine=True, generator=g())[0, 0, 8:24, 8:24]
+    assert a.diff(dim=1).diff(dim=1).abs().max() < 5e-6 and a.diff(dim=0).diff(dim=0).abs().max() < 5e-6
+    with pytest.raises(ValueError, match="strength"):
+        random_warp(x, 0.7)
+
+
+def test_ocean_registry_records_and_report_numbers():
+    for name, scale in (("srresnet-ocean-x4", 4), ("srresnet-ocean-x8", 8)):
+        r = REGISTRY[name]
+        net = build(name)
+        assert isinstance(net, SRResNet) and net.scale == scale and r["scales"] == (scale,)
+        assert net.head[0].in_channels == 1 and r["kind"] == "heightfield"
+        bic, model = r["report"][scale]["bicubic"], r["report"][scale]["model"]
+        assert model[0] > bic[0] and model[1] > bic[1] and model[2] < bic[2]  # Table 4: model wins
+    # the gains the issue quotes from the report's Table 4
+    assert math.isclose(REGISTRY["srresnet-ocean-x4"]["report"][4]["model"][0]
+                        - REGISTRY["srresnet-ocean-x4"]["report"][4]["bicubic"][0], 4.2, abs_tol=1e-9)
+    assert math.isclose(REGISTRY["srresnet-ocean-x8"]["report"][8]["model"][0]
+                        - REGISTRY["srresnet-ocean-x8"]["report"][8]["bicubic"][0], 7.4, abs_tol=1e-9)
+
+
+def _train_heightfield_module():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "data_scripts" / "train_heightfield.py"
+    spec = importlib.util.spec_from_file_location("train_heightfield", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_train_heightfield_until_stops_resumes_and_ships(tmp_path, capsys):
+    import time as _time
+    from datetime import datetime, timezone
+    from course_utils.checkpoints import load_checkpoint
+    mod = _train_heightfield_module()
+    now = datetime(2026, 1, 2, 10, 30, tzinfo=timezone.utc)
+    assert mod.until_timestamp("11:15", now) - now.timestamp() == 45 * 60
+    assert mod.until_timestamp(None) is None
+    with pytest.raises(SystemExit, match="HH:MM"):
+        mod.until_timestamp("3pm")
+    args = ["srresnet-ocean-x8", "--steps", "3", "--batch", "2", "--patch", "32", "--n-train", "4",
+            "--n-dev", "2", "--val-every", "100", "--ckpt-every", "1", "--out", str(tmp_path),
+            "--work-dir", str(tmp_path / "work")]
+    past = _time.strftime("%H:%M", _time.gmtime(_time.time() - 120))
+    if past > _time.strftime("%H:%M", _time.gmtime()):   # just after midnight: no "past" today
+        pytest.skip("the deadline test needs a time earlier today")
+    # a deadline already past: no step runs, nothing is shipped, the work file is there
+    assert mod.main(args + ["--until", past]) == 1
+    assert not (tmp_path / "srresnet-ocean-x8.pt").exists()
+    work = list((tmp_path / "work").glob("train_srresnet-ocean-x8_*.pt"))
+    assert len(work) == 1
+    # the same command without the deadline resumes that work file and ships the checkpoint
+    assert mod.main(args) == 0
+    assert "resuming from" in capsys.readouterr().out
+    ck = load_checkpoint(tmp_path / "srresnet-ocean-x8.pt", name="srresnet-ocean-x8")
+    assert ck["meta"]["steps"] == 3 and ck.get("stored", "float32") == REGISTRY["srresnet-ocean-x8"]["storage"]
+    assert "dev" in ck["meta"]["val_images"] and "test" not in ck["meta"]["val_images"]
+    build("srresnet-ocean-x8").load_state_dict(ck["state_dict"])
