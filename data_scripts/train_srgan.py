@@ -210,7 +210,8 @@ def main(argv=None) -> int:
         planned = (f" ({prev.get('steps')} + {steps} steps" + (f" of {args.steps} planned" if planned else "")
                    + ", the second run with a fresh cosine schedule)")
     minutes = seconds / 60
-    note = (f"short CPU training: {total} steps{planned}, {minutes:.0f} min (1 thread, shared "
+    note = (f"short CPU training: {total} steps{planned}, {minutes:.0f} min ({args.threads} thread"
+            f"{'s' if args.threads > 1 else ''}, shared "
             f"CPU), T91 (RGB) minus {args.n_val} held-out images"
             + (" + built-in colour photos" if args.builtin else "")
             + f", Adam lr {lr:g} cosine, batch {batch}, HR patch {patch}"
