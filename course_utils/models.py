@@ -421,7 +421,7 @@ REGISTRY: dict[str, dict] = {
     "srgan-x4": {
         "builder": lambda: _srgan().SRResNet(), "kind": "sr", "scales": (4,), "input": "lr",
         "script": "data_scripts/train_srgan.py",
-        "channels": "rgb", "stochastic": False, "storage": "float32",
+        "channels": "rgb", "stochastic": False, "storage": "float16",
         "description": "SRGAN generator (the SRResNet architecture) on RGB, x4, initialised from "
                        "srresnet-x4, VGG54 content loss + 1e-3 adversarial loss",
         "paper": {("Set5", 4): (29.40, 0.8472, _SRGAN + " SRGAN-VGG54"),
