@@ -45,7 +45,7 @@ import torch.nn.functional as F
 
 from .resize import imresize
 
-__all__ = ["count_weights", "count_parameters", "srcnn_border", "dcgan_init", "deconv_as_conv",
+__all__ = ["save_shipped", "count_weights", "count_parameters", "srcnn_border", "dcgan_init", "deconv_as_conv",
            "with_subpixel", "fsrcnn_to_scale", "SRCNN", "VDSR", "FSRCNN", "ESPCN", "SubPixelConv", "DCGANGenerator", "DCGANDiscriminator", "REGISTRY", "build",
            "load_shipped", "run_model", "sr_method", "models_table"]
 
@@ -481,6 +481,17 @@ def build(name: str) -> nn.Module:
     if name not in REGISTRY:
         raise KeyError(f"no shipped model called {name!r}; known: {', '.join(REGISTRY)}")
     return REGISTRY[name]["builder"]()
+
+
+def save_shipped(name: str, model: nn.Module, meta: dict, folder: str | Path) -> tuple[Path, str]:
+    """Write a trained model as ``folder/NAME.pt`` (+ ``.sha256``) in the storage its REGISTRY
+    record names (float16 or float32); returns (path, sha256). The training scripts' last step."""
+    from .checkpoints import save_checkpoint
+    out = Path(folder) / f"{name}.pt"
+    digest = save_checkpoint(out, model.state_dict(), name=name, meta=meta,
+                             half=REGISTRY[name]["storage"] == "float16")
+    print(f"wrote {out} sha256 {digest}\n  {meta}")
+    return out, digest
 
 
 def load_shipped(name: str, checkpoint_dir: str | Path | None = None,

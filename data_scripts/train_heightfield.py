@@ -35,7 +35,6 @@ import argparse
 import shlex
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -45,43 +44,16 @@ from torch.utils.data import DataLoader
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from course_utils import setup  # noqa: E402
-from course_utils.checkpoints import load_checkpoint, load_weights, save_checkpoint  # noqa: E402
+from course_utils.checkpoints import load_checkpoint, load_weights  # noqa: E402
 from course_utils.data import SRPatches  # noqa: E402
 from course_utils.heightfield import ocean_dataset  # noqa: E402
 from course_utils.metrics import psnr  # noqa: E402
-from course_utils.models import REGISTRY, build  # noqa: E402
+from course_utils.models import REGISTRY, build, save_shipped  # noqa: E402
 from course_utils.degrade import bicubic_down, bicubic_up  # noqa: E402
 from course_utils.srgan import SRResNet, init_as_interpolator, to_grey  # noqa: E402
-from course_utils.train import supervised_step, train_loop  # noqa: E402
+from course_utils.train import deadline_step, run_id, supervised_step, train_loop, until_timestamp  # noqa: E402
 
 NAMES = ("srresnet-ocean-x4", "srresnet-ocean-x8")
-
-
-def run_id(settings: list) -> str:
-    """A short fingerprint of the run's settings (it names the work file)."""
-    return hashlib.sha256(repr(settings).encode()).hexdigest()[:10]
-
-
-def deadline_step(step, until: float | None):
-    """``step`` that raises KeyboardInterrupt *before* updating anything once ``until`` (epoch
-    seconds) has passed: train_loop then saves its work file and returns (interrupted)."""
-    def wrapped(batch):
-        if until is not None and time.time() >= until:
-            raise KeyboardInterrupt
-        return step(batch)
-    return wrapped
-
-
-def until_timestamp(hhmm: str | None, now: datetime | None = None) -> float | None:
-    """Epoch seconds of today's ``HH:MM`` UTC (None stays None); a clear error for bad input."""
-    if hhmm is None:
-        return None
-    try:
-        hh, mm = map(int, hhmm.split(":"))
-        now = now or datetime.now(timezone.utc)
-        return now.replace(hour=hh, minute=mm, second=0, microsecond=0).timestamp()
-    except ValueError:
-        raise SystemExit(f"--until {hhmm!r}: give a UTC time as HH:MM, e.g. --until 15:20") from None
 
 
 def dev_psnr(model: torch.nn.Module, lr: torch.Tensor, hr: torch.Tensor, scale: int) -> float:
@@ -185,10 +157,8 @@ def main(argv=None) -> int:
             "scales": [scale], "arch": record["description"], "n_train": args.n_train,
             "init_steps": init_meta.get("steps"), "val_history": [round(v, 3) for v in hist.get("val", [])],
             "val_history_steps": hist["val_step"]}
-    out = (args.out or cfg.checkpoint_dir) / f"{args.name}.pt"
-    digest = save_checkpoint(out, model.state_dict(), name=args.name, meta=meta,
-                             half=record["storage"] == "float16")
-    print(f"wrote {out} sha256 {digest}\n  {meta}\n  (this run: {time.time() - t0:.0f} s)")
+    save_shipped(args.name, model, meta, args.out or cfg.checkpoint_dir)
+    print(f"  (this run: {time.time() - t0:.0f} s)")
     return 0
 
 

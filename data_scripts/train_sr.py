@@ -31,10 +31,10 @@ from torch.utils.data import DataLoader
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from course_utils import setup  # noqa: E402
-from course_utils.checkpoints import load_checkpoint, load_weights, save_checkpoint  # noqa: E402
+from course_utils.checkpoints import load_checkpoint, load_weights  # noqa: E402
 from course_utils.data import SRPatches, get_images, split_train_val  # noqa: E402
 from course_utils.evaluate import evaluate_images  # noqa: E402
-from course_utils.models import REGISTRY, build, run_model  # noqa: E402
+from course_utils.models import REGISTRY, build, run_model, save_shipped  # noqa: E402
 from course_utils.resize import imresize  # noqa: E402
 from course_utils.train import fit  # noqa: E402
 
@@ -171,10 +171,8 @@ def main(argv=None) -> int:
                      + note_init + "; not the paper's schedule"),
             "val_psnr": round(val_psnr, 3), "val_images": vnames, "scales": scales,
             "arch": record["description"]}
-    out = (args.out or cfg.checkpoint_dir) / f"{args.name}.pt"
-    digest = save_checkpoint(out, model.state_dict(), name=args.name, meta=meta,
-                             half=record["storage"] == "float16")
-    print(f"wrote {out} sha256 {digest}\n  {meta}\n  (this run: {time.time() - t0:.0f} s)")
+    save_shipped(args.name, model, meta, args.out or cfg.checkpoint_dir)
+    print(f"  (this run: {time.time() - t0:.0f} s)")
     return 0
 
 

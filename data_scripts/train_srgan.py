@@ -30,7 +30,6 @@ import hashlib
 import shlex
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -40,33 +39,18 @@ from torch.utils.data import DataLoader
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from course_utils import setup  # noqa: E402
-from course_utils.checkpoints import load_checkpoint, load_weights, save_checkpoint  # noqa: E402
+from course_utils.checkpoints import load_checkpoint, load_weights  # noqa: E402
 from course_utils.data import SRPatches, get_images, split_train_val  # noqa: E402
 from course_utils.evaluate import evaluate_images  # noqa: E402
 from course_utils.images import load_builtin  # noqa: E402
-from course_utils.models import REGISTRY, build  # noqa: E402
+from course_utils.models import REGISTRY, build, save_shipped  # noqa: E402
 from course_utils.srgan import Discriminator, init_as_interpolator  # noqa: E402
-from course_utils.train import d_loss, g_loss_nonsat, gan_step, supervised_step, train_loop  # noqa: E402
+from course_utils.train import (d_loss, deadline_step, g_loss_nonsat, gan_step, run_id,  # noqa: E402
+                                 supervised_step, train_loop, until_timestamp)
 
 # colour photographs among the built-in images (the grey ones would teach grey)
 BUILTIN_COLOUR = ["china", "flower", "motorcycle", "immunohistochemistry", "hubble"]
 CONTENT = {"mse": None, "vgg22": "relu2_2", "vgg54": "relu5_4"}
-
-
-def run_id(settings: list) -> str:
-    """A short fingerprint of the run's settings: it names the work file, so the same command
-    resumes its own run and another command starts afresh."""
-    return hashlib.sha256(repr(settings).encode()).hexdigest()[:10]
-
-
-def deadline_step(step, until: float | None):
-    """``step`` that raises KeyboardInterrupt *before* updating anything once ``until`` (epoch
-    seconds) has passed: train_loop then saves its work file and returns (interrupted)."""
-    def wrapped(batch):
-        if until is not None and time.time() >= until:
-            raise KeyboardInterrupt
-        return step(batch)
-    return wrapped
 
 
 def training_images(cfg, n_val: int, builtin: bool):
@@ -179,11 +163,7 @@ def main(argv=None) -> int:
     def val_fn():
         return evaluate_images(lambda x, s: G(x.float()).double(), val, 4, vnames, rgb=True)["psnr"]
 
-    until = None
-    if args.until:
-        hh, mm = map(int, args.until.split(":"))
-        now = datetime.now(timezone.utc)
-        until = now.replace(hour=hh, minute=mm, second=0, microsecond=0).timestamp()
+    until = until_timestamp(args.until)
     rid = run_id([args.name, init_sha, args.steps, batch, patch, lr, args.content if gan else "",
                   args.adv if gan else 0, args.features if gan else "", args.builtin,
                   args.n_val, args.seed] + ([] if args.init or args.interp_init else ["random-init"])
@@ -230,10 +210,8 @@ def main(argv=None) -> int:
         meta["features"] = feats_source
         meta["init_steps"] = prev.get("steps")
         meta["init_seconds"] = prev.get("seconds")
-    out = (args.out or cfg.checkpoint_dir) / f"{args.name}.pt"
-    digest = save_checkpoint(out, G.state_dict(), name=args.name, meta=meta,
-                             half=record["storage"] == "float16")
-    print(f"wrote {out} sha256 {digest}\n  {meta}\n  (this run: {time.time() - t0:.0f} s)")
+    save_shipped(args.name, G, meta, args.out or cfg.checkpoint_dir)
+    print(f"  (this run: {time.time() - t0:.0f} s)")
     return 0
 
 
