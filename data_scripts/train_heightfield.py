@@ -44,11 +44,10 @@ from torch.utils.data import DataLoader
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from course_utils import setup  # noqa: E402
-from course_utils.checkpoints import load_checkpoint, load_weights  # noqa: E402
 from course_utils.data import SRPatches  # noqa: E402
 from course_utils.heightfield import ocean_dataset  # noqa: E402
 from course_utils.metrics import psnr  # noqa: E402
-from course_utils.models import REGISTRY, build, save_shipped  # noqa: E402
+from course_utils.models import REGISTRY, build, load_shipped, save_shipped  # noqa: E402
 from course_utils.degrade import bicubic_down, bicubic_up  # noqa: E402
 from course_utils.srgan import SRResNet, init_as_interpolator, to_grey  # noqa: E402
 from course_utils.train import deadline_step, run_id, supervised_step, train_loop, until_timestamp  # noqa: E402
@@ -69,12 +68,11 @@ def initial_model(name: str, cfg, interp_init: bool) -> tuple[SRResNet, str, dic
     """(model, init description, the init checkpoint's meta) for ``name``."""
     if name == "srresnet-ocean-x4":
         path = cfg.checkpoint_dir / "srresnet-x4.pt"
-        ck = load_checkpoint(path, name="srresnet-x4")
-        rgb = load_weights(build("srresnet-x4"), ck["state_dict"], path)
+        rgb, meta = load_shipped("srresnet-x4", cfg.checkpoint_dir)
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
         return (to_grey(rgb).train(),
-                f"fine-tuned from srresnet-x4 (sha256 {sha[:12]}, {ck['meta'].get('steps')} steps on "
-                "natural images) made 1-channel by srgan.to_grey", ck["meta"])
+                f"fine-tuned from srresnet-x4 (sha256 {sha[:12]}, {meta.get('steps')} steps on "
+                "natural images) made 1-channel by srgan.to_grey", meta)
     model = build(name)
     if interp_init:
         init_as_interpolator(model)
@@ -126,7 +124,7 @@ def main(argv=None) -> int:
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.steps, eta_min=0.05 * lr)
     rid = run_id([args.name, args.steps, batch, patch, lr, args.n_train, args.n_dev, args.seed,
-                  args.interp_init])
+                  args.interp_init] + ([init_note] if init_meta else []))   # a new start, a new run
     work_dir = args.work_dir or cfg.data_dir / "checkpoints"
     work = work_dir / f"train_{args.name}_{rid}.pt"
     print(f"work file {work} (run the same command again to resume)")
@@ -146,8 +144,8 @@ def main(argv=None) -> int:
     command = "python data_scripts/train_heightfield.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     planned = "" if steps >= args.steps else f" (stopped at {steps} of {args.steps} planned steps)"
-    note = (f"short CPU training: {steps} steps{planned}, {hist['seconds'] / 60:.0f} min (1 thread, "
-            f"shared CPU, nice 19), MSE on {args.n_train} Phillips-spectrum surfaces (train split, "
+    note = (f"short CPU training: {steps} steps{planned}, {hist['seconds'] / 60:.0f} min ({args.threads} "
+            f"thread{'s' if args.threads > 1 else ''}, shared CPU), MSE on {args.n_train} Phillips-spectrum surfaces (train split, "
             f"depth images, HR patches {patch}, flips/rot90), Adam lr {lr:g} cosine, batch {batch}; "
             f"{init_note}; the report trained on 16,000 surfaces for 100 epochs")
     meta = {"command": command, "steps": steps, "planned_steps": args.steps,
