@@ -8,6 +8,11 @@ Each notebook runs once, top to bottom, in a fresh kernel (nbclient) with ``COUR
 widgets drawn statically, as a student's Run All would. The record keeps the wall time, the date,
 the machine (cores, CPU model) and its load average before and after, because a shared machine
 makes every number an upper bound. A notebook that fails is reported and not recorded.
+
+It also records the run's claims (``course_utils.checks.claim``: the "What to notice" sentences that
+state an ordering or a number): ``claims`` is how many the notebook made, ``claims_failed`` the
+sentences this run contradicted. The ci profile may contradict claims (tiny runs); the cpu and full
+profiles should not.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -36,12 +42,26 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {model}"
 
 
-def run(path: Path, profile: str, timeout: int) -> float:
+def read_claims(log: Path) -> list[dict]:
+    """The claims a run logged (one JSON object per line; a torn last line is ignored)."""
+    rows = []
+    for line in log.read_text(encoding="utf-8").splitlines() if log.exists() else []:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def run(path: Path, profile: str, timeout: int, claims_log: Path | None = None) -> float:
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    env = {"COURSE_PROFILE": profile, "COURSE_NO_WIDGETS": "1", "MPLBACKEND": "agg"}
+    env = {"COURSE_PROFILE": profile, "COURSE_NO_WIDGETS": "1", "MPLBACKEND": "agg",
+           "COURSE_NOTEBOOK": path.name}
+    if claims_log is not None:
+        env["COURSE_CLAIMS_LOG"] = str(claims_log)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -74,16 +94,24 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     for path in paths:
         load0 = os.getloadavg()[0]
-        try:
-            seconds = run(path, args.profile, args.timeout)
-        except Exception as e:  # noqa: BLE001 - report and go on with the next notebook
-            print(f"{path.stem}: failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
-            failed += 1
-            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            log = Path(tmp) / "claims.jsonl"
+            try:
+                seconds = run(path, args.profile, args.timeout, log)
+            except Exception as e:  # noqa: BLE001 - report and go on with the next notebook
+                print(f"{path.stem}: failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+                failed += 1
+                continue
+            claims = read_claims(log)
+        contradicted = [c["text"] for c in claims if not c.get("held")]
         rec = {"seconds": round(seconds, 1), "date": date.today().isoformat(), "machine": machine(),
                "load": [round(load0, 1), round(os.getloadavg()[0], 1)],
-               "how": f"benchmarks/run_times.py --profile {args.profile}"}
-        print(f"{path.stem}: {seconds:.0f} s in the {args.profile} profile (load {rec['load']})")
+               "how": f"benchmarks/run_times.py --profile {args.profile}",
+               "claims": len(claims), "claims_failed": contradicted}
+        print(f"{path.stem}: {seconds:.0f} s in the {args.profile} profile (load {rec['load']}); "
+              f"{len(claims)} claims, {len(contradicted)} contradicted by this run")
+        for text in contradicted:
+            print(f"  not in this run: {text}")
         data["notebooks"].setdefault(path.stem, {})[args.profile] = rec
     if not args.dry_run:
         OUT.parent.mkdir(exist_ok=True)

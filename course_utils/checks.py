@@ -11,13 +11,15 @@ error and the line of the student's code that raised it, instead of a raw PyTorc
 from __future__ import annotations
 
 import contextlib
+import json
 import math
+import os
 import traceback
 from pathlib import Path
 
 import torch
 
-__all__ = ["CheckFailed", "check", "check_close", "check_shape", "guard", "passed"]
+__all__ = ["CheckFailed", "check", "check_close", "check_shape", "claim", "guard", "passed"]
 
 
 class CheckFailed(AssertionError):
@@ -26,6 +28,47 @@ class CheckFailed(AssertionError):
 
 def passed(what: str) -> None:
     print(f"\u2714 {what}")
+
+
+def claim(condition, text: str, why: str = "") -> bool:
+    """Print a sentence about this run's results, marked by whether this run agrees with it.
+
+    A "What to notice" sentence that states an ordering or a number from the run (X beats Y, the
+    gap shrinks) is written as ``claim(psnr_x > psnr_y, "X beats Y on Set5")``. When the values
+    agree it prints ``✔ X beats Y on Set5``; when they do not, it prints the sentence with
+    ``✘ not in this run (profile ...; why)`` so the text never says what the run contradicts.
+
+    Args:
+        condition: the claim evaluated on this run's values (anything ``bool()`` accepts).
+        text: the sentence, in the course's words.
+        why: the likely reason when it does not hold (e.g. "the ci profile trains 20 steps").
+    Returns:
+        ``bool(condition)``.
+    Environment:
+        COURSE_CLAIMS_LOG: a file to which each claim is appended as one JSON line
+        (``benchmarks/run_times.py`` counts the claims of a run and those it contradicted).
+    """
+    held = bool(condition)
+    profile = os.environ.get("COURSE_PROFILE", "") or _current_profile()
+    if held:
+        print(f"\u2714 {text}")
+    else:
+        reason = f"profile {profile}" + (f"; {why}" if why else "")
+        print(f"\u2718 not in this run ({reason}): {text}")
+    log = os.environ.get("COURSE_CLAIMS_LOG")
+    if log:
+        try:
+            with open(log, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"notebook": os.environ.get("COURSE_NOTEBOOK", ""), "profile": profile,
+                                    "text": text, "held": held}) + "\n")
+        except OSError:
+            pass                      # the log is a measurement aid; the notebook goes on
+    return held
+
+
+def _current_profile() -> str:
+    from . import profiles
+    return getattr(profiles, "CURRENT", None) or "unknown"
 
 
 def _with_hint(what: str, hint: str) -> str:

@@ -23,6 +23,7 @@ import torch
 __all__ = ["PROFILES", "Config", "setup", "repo_root", "default_data_dir"]
 
 PROFILES = ("full", "cpu", "ci")
+CURRENT: str | None = None      # the profile the last setup() chose (read by checks.claim)
 
 
 def repo_root() -> Path:
@@ -108,7 +109,9 @@ def setup(profile: str | None = None, seed: int = 0, device: str | None = None,
         (see :func:`default_data_dir`). A read-only course folder: set it to a writable folder;
         COURSE_DATA_MIRROR: a local folder laid out like the course's data mirror.
     """
+    global CURRENT
     profile = _choose_profile(profile)
+    CURRENT = profile
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     seed_everything(seed)
     data_dir = default_data_dir()

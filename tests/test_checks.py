@@ -108,3 +108,20 @@ def test_every_exercise_has_a_graded_check_with_hidden_tests(path):
         elif "passed(" not in src.split("### BEGIN HIDDEN TESTS")[0]:
             problems.append(f"{check_id}: the visible check must come first and end with passed(...)")
     assert not problems, f"{path.name}:\n" + "\n".join(problems)
+
+
+def test_claim_marks_and_logs(tmp_path, monkeypatch, capsys):
+    from course_utils.checks import claim
+    log = tmp_path / "claims.jsonl"
+    monkeypatch.setenv("COURSE_CLAIMS_LOG", str(log))
+    monkeypatch.setenv("COURSE_PROFILE", "ci")
+    monkeypatch.setenv("COURSE_NOTEBOOK", "99_test.ipynb")
+    assert claim(3 > 2, "three beats two") is True
+    assert claim(1 > 2, "one beats two", why="tiny run") is False
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "\u2714 three beats two"
+    assert out[1].startswith("\u2718 not in this run (profile ci; tiny run)") and out[1].endswith("one beats two")
+    import json
+    rows = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [r["held"] for r in rows] == [True, False]
+    assert rows[1] == {"notebook": "99_test.ipynb", "profile": "ci", "text": "one beats two", "held": False}
