@@ -59,7 +59,7 @@ def pytest_runtest_setup(item):
     # before nbval starts a notebook's kernel (which copies os.environ): name the notebook
     if item.path.suffix == ".ipynb":
         os.environ["COURSE_NOTEBOOK"] = item.path.name
-        from course_utils import site
+        from course_tools import site
         profile = os.environ.get("COURSE_PROFILE", "ci")
         if site.executed_here(item.path, profile):
             pytest.skip(f"{item.path.name} as it is now was executed in the {profile} profile by "
@@ -69,7 +69,7 @@ def pytest_runtest_setup(item):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    from course_utils.data import check_data_log, read_data_log
+    from course_tools.data_log import check_data_log, read_data_log
     from course_utils.profiles import default_data_dir
 
     mirror = os.environ.get("COURSE_DATA_MIRROR")

@@ -23,7 +23,7 @@ from course_utils.checkpoints import load_checkpoint  # noqa: E402
 from course_utils.degrade import bicubic_down  # noqa: E402
 from course_utils.heightfield import ocean_dataset  # noqa: E402
 from course_utils.metrics import psnr, quantize  # noqa: E402
-from course_utils.models import REGISTRY, build  # noqa: E402
+from course_utils.zoo import REGISTRY, build  # noqa: E402
 
 
 def psnrs(model, hr, scale):
@@ -43,12 +43,12 @@ def size_of(state: dict) -> int:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("name", choices=[n for n, r in REGISTRY.items() if r["kind"] == "heightfield"])
+    p.add_argument("name", choices=[n for n, r in REGISTRY.items() if r.kind == "heightfield"])
     p.add_argument("work", type=Path, help="the training's work file (float32 weights)")
     p.add_argument("--count", type=int, default=256, help="test surfaces")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    scale = REGISTRY[args.name]["scales"][0]
+    scale = REGISTRY[args.name].scales[0]
     state = load_checkpoint(args.work)["state_dict"]
     m32 = build(args.name)
     m32.load_state_dict(state)

@@ -47,7 +47,7 @@ def load_model():
     """The shipped faces model, or the same architecture untrained; and a label saying which."""
     path = Path(__file__).resolve().parent.parent / "checkpoints" / "pixelcnn-sr-faces.pt"
     if path.is_file():
-        from course_utils.models import load_shipped
+        from course_utils.zoo import load_shipped
         return load_shipped("pixelcnn-sr-faces")[0], "pixelcnn-sr-faces (shipped)"
     torch.manual_seed(0)
     return faces_model().eval(), "faces architecture, random weights (no checkpoint yet)"

@@ -2,7 +2,7 @@
 
     python benchmarks/run_times.py --profile cpu 05_srcnn 06_vdsr   # solutions/05_srcnn.ipynb, ...
     python benchmarks/run_times.py --profile ci                     # every solution notebook
-    python -m course_utils.course_map                               # README and title cells follow
+    python -m course_tools.course_map                               # README and title cells follow
 
 Each notebook runs once, top to bottom, in a fresh kernel (nbclient) with ``COURSE_PROFILE`` set and
 widgets drawn statically, as a student's Run All would. The record keeps the wall time, the date,

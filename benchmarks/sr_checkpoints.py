@@ -3,7 +3,7 @@
     python benchmarks/sr_checkpoints.py                  # Set5 and Set14, markdown tables
     python benchmarks/sr_checkpoints.py --dataset Set5 --repeats 5
 
-1. PSNR/SSIM of every SR model of the registry (``course_utils.models.REGISTRY``, the files of
+1. PSNR/SSIM of every SR model of the registry (``course_utils.zoo.REGISTRY``, the files of
    ``checkpoints/``) at each scale it handles, with the papers' protocol
    (``course_utils.evaluate``), beside bicubic and the paper's number (labelled as theirs).
 2. The targets of the course (issue 5), each marked met / not met from the numbers just computed:
@@ -30,17 +30,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from course_utils.evaluate import evaluate, paper_value  # noqa: E402
-from course_utils.models import REGISTRY, load_shipped, run_model, sr_method, with_subpixel  # noqa: E402
+from course_utils.evaluate import evaluate, paper_value, sr_method  # noqa: E402
+from course_utils.models import with_subpixel  # noqa: E402
+from course_utils.zoo import REGISTRY, load_shipped, run_model  # noqa: E402
 
 
 def quality(datasets: list[str]) -> dict[tuple[str, str, int], dict]:
     """(method, dataset, scale) -> the evaluate() row, for bicubic and every shipped SR model."""
-    sr_models = [name for name, r in REGISTRY.items() if r["kind"] == "sr"]
+    sr_models = [name for name, r in REGISTRY.items() if r.kind == "sr"]
     rows = {}
     for ds in datasets:
         for method in ["bicubic", *sr_models]:
-            scales = REGISTRY[method]["scales"] if method in REGISTRY else (2, 3, 4)
+            scales = REGISTRY[method].scales if method in REGISTRY else (2, 3, 4)
             for r in evaluate(method, ds, list(scales)):
                 rows[(method, ds, r["scale"])] = r
     return rows

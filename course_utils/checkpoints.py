@@ -6,15 +6,14 @@ A course checkpoint is a plain dict saved by ``torch.save``::
 
 with the sha256 of the file beside it (``NAME.pt.sha256``). Loading uses
 ``torch.load(weights_only=True)`` (no code is ever unpickled), checks the sha256 and the format
-marker, and refuses anything else with a message that says what to do.
-
-    python -m course_utils.checkpoints      # the tables of checkpoints/README.md: the registry
-                                            # (models.REGISTRY) and the files' metas
+marker, and refuses anything else with a message that says what to do. The shipped models'
+records, loading and saving are in :mod:`course_utils.zoo`; the tables of ``checkpoints/README.md``
+are written by ``python -m course_tools.checkpoint_tables``.
 """
 from __future__ import annotations
 
 import os
-import sys
+import re
 import tempfile
 from pathlib import Path
 
@@ -22,13 +21,32 @@ import torch
 
 from .download import sha256sum
 
-__all__ = ["FORMAT", "MAX_FILE_BYTES", "MAX_TOTAL_BYTES", "CheckpointError", "save_checkpoint",
-           "load_checkpoint", "load_weights", "read_sha256", "budget_problems", "table"]
+__all__ = ["FORMAT", "TORCH_MIN", "CheckpointError", "torch_too_old", "check_torch", "save_checkpoint", "load_checkpoint", "load_weights",
+           "read_sha256"]
 
 FORMAT = "pixels-from-nothing/1"
-# Size budget of the checkpoints shipped in the repository (a test keeps checkpoints/ within it).
-MAX_FILE_BYTES = 8_000_000
-MAX_TOTAL_BYTES = 40_000_000
+# The oldest torch whose torch.load(weights_only=True) has no known way to run code or corrupt
+# memory from a crafted file: CVE-2025-32434 (GHSA-53q9-r3pm-6pq6, fixed in 2.6.0) and
+# GHSA-63cw-57p8-fm3p (CVE-2026-24747, torch <= 2.9.1, fixed in 2.10.0). pyproject.toml says the same.
+TORCH_MIN = (2, 10)
+
+
+def torch_too_old(version: str) -> bool:
+    """True when the torch ``version`` string ("2.9.1+cu121", "2.10.0a0", ...) is below TORCH_MIN."""
+    m = re.match(r"(\d+)\.(\d+)", version)
+    return m is not None and (int(m[1]), int(m[2])) < TORCH_MIN
+
+
+def check_torch(version: str | None = None) -> None:
+    """Raise :class:`CheckpointError` saying what to do when torch is older than TORCH_MIN
+    (the course loads checkpoints with ``weights_only=True``, unsafe before it)."""
+    version = version or torch.__version__
+    if torch_too_old(version):
+        need = ".".join(map(str, TORCH_MIN))
+        raise CheckpointError(
+            f"torch {version} is too old to load checkpoints safely: torch.load(weights_only=True) "
+            f"before {need} can run code from a crafted file (CVE-2025-32434, CVE-2026-24747). "
+            f"Upgrade: pip install 'torch>={need}' (then restart the kernel).")
 
 
 class CheckpointError(RuntimeError):
@@ -90,6 +108,7 @@ def load_checkpoint(path: str | Path, name: str | None = None, expected_sha256: 
             raise CheckpointError(f"{path}: sha256 is {actual}, expected {expected_sha256}. The "
                                   "file is damaged or not the course's: delete it and retrain, or "
                                   "restore it with `git checkout -- checkpoints/`.")
+    check_torch()
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
@@ -146,42 +165,3 @@ def load_weights(model: torch.nn.Module, state_dict: dict, path: str | Path = "t
                               "It belongs to another architecture or version: retrain it "
                               "(train=True) or restore the course's file.") from None
     return model
-
-
-def budget_problems(folder: str | Path, max_file: int = MAX_FILE_BYTES,
-                    max_total: int = MAX_TOTAL_BYTES) -> list[str]:
-    """What breaks the size budget of the ``*.pt`` files in ``folder`` (empty list: none)."""
-    files = sorted(Path(folder).glob("*.pt"))
-    problems = [f"{f.name} is {f.stat().st_size / 1e6:.1f} MB, over the {max_file / 1e6:.0f} MB "
-                "per-file budget (store it in float16 if that keeps PSNR within 0.01 dB)"
-                for f in files if f.stat().st_size > max_file]
-    total = sum(f.stat().st_size for f in files)
-    if total > max_total:
-        problems.append(f"the checkpoints total {total / 1e6:.1f} MB, over the "
-                        f"{max_total / 1e6:.0f} MB budget")
-    return problems
-
-
-def table(folder: str | Path) -> str:
-    """A markdown table of every checkpoint in ``folder``, made from the files themselves.
-
-    One row per ``*.pt``: its command, steps, wall time and held-out score (from ``meta``) and
-    its sha256 (checked on loading). ``checkpoints/README.md`` holds this table; a test keeps the
-    two equal, so the README cannot drift from the files.
-    """
-    rows = ["| file | command | steps | wall time | held-out PSNR (dB) | sha256 |",
-            "| --- | --- | --- | --- | --- | --- |"]
-    for path in sorted(Path(folder).glob("*.pt")):
-        meta = load_checkpoint(path)["meta"]
-        digest = read_sha256(path.with_name(path.name + ".sha256"))
-        command = " && ".join(f"`{c.strip()}`" for c in meta["command"].split("&&"))
-        val = f"{meta['val_psnr']:.2f}" if "val_psnr" in meta else "– (judged by eye)"
-        rows.append(f"| {path.name} | {command} | {meta['steps']} | {meta['seconds']:.0f} s | "
-                    f"{val} | {digest[:8]}…{digest[-4:]} |")
-    return "\n".join(rows)
-
-
-if __name__ == "__main__":
-    from .models import models_table
-    sys.stdout.write(models_table() + "\n\n" + table(sys.argv[1] if len(sys.argv) > 1 else
-                                                     Path(__file__).parent.parent / "checkpoints") + "\n")

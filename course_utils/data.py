@@ -19,10 +19,10 @@ import torch
 from torch.utils.data import IterableDataset
 
 from .degrade import bicubic_down, bicubic_up, mod_crop
-from .download import locate, status
+from .download import locate
 from .images import builtin_names, list_images, load_builtin, load_image
 
-__all__ = ["warn_once", "record_data_source", "read_data_log", "check_data_log", "locate_dataset",
+__all__ = ["warn_once", "record_data_source", "locate_dataset",
            "dataset_path", "get_images", "split_train_val", "sr_pair", "augment", "extract_subimages",
            "SRPatches"]
 
@@ -61,40 +61,6 @@ def record_data_source(dataset: str, real: bool, source: str) -> None:
             f.write(json.dumps(rec) + "\n")
     except OSError as e:
         warn_once("data-log", f"cannot write the data-source log {log} ({e.strerror}).")
-
-
-def read_data_log(log: str | Path) -> list[dict]:
-    """The records of :func:`record_data_source` in ``log`` (none if the file does not exist)."""
-    try:
-        lines = Path(log).read_text().splitlines()
-    except FileNotFoundError:
-        return []
-    return [json.loads(line) for line in lines if line.strip()]
-
-
-def check_data_log(records: list[dict], data_dir: Path, mirror: Path | None
-                   ) -> tuple[list[str], list[str]]:
-    """Summarise which data each notebook used; find stand-ins used while the real data was there.
-
-    Only records made inside a notebook (``notebook`` not empty) count. Returns (summary lines,
-    problems); a problem is a dataset a notebook replaced by a stand-in although ``data_dir`` or
-    ``mirror`` holds it.
-    """
-    used: dict[str, dict[str, str]] = {}
-    problems = []
-    for r in records:
-        if not r.get("notebook"):
-            continue
-        where = r["source"] if r["real"] else "STAND-IN"
-        used.setdefault(r["notebook"], {}).setdefault(r["dataset"], where)
-        if not r["real"]:
-            available = status(r["dataset"], data_dir, mirror)
-            if available != "absent":
-                problems.append(f"{r['notebook']} used a built-in stand-in for {r['dataset']} "
-                                f"although the {available} has it ({r['source']})")
-    summary = [f"{nb}: " + ", ".join(f"{d} ({w})" for d, w in sorted(ds.items()))
-               for nb, ds in sorted(used.items())]
-    return summary, list(dict.fromkeys(problems))
 
 
 def locate_dataset(name: str, cfg) -> tuple[Path | None, str]:

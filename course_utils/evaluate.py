@@ -36,12 +36,12 @@ from .checkpoints import CheckpointError
 from .degrade import bicubic_down, mod_crop
 from .images import ImageError, list_images, load_image
 from .metrics import quantize, sr_metrics, to_y8
-from .models import _VDSR, REGISTRY, sr_method  # _VDSR: the source of the bicubic rows too
 from .resize import imresize
+from .zoo import _VDSR, REGISTRY, load_shipped, run_model  # _VDSR: the source of the bicubic rows too
 
 __all__ = ["EvaluationError", "ScaleNotSupported", "ImageTooSmall", "BadOutput", "PAPER",
            "METHODS", "bicubic", "evaluate_images", "evaluate", "paper_value", "compare_methods",
-           "format_table", "main"]
+           "format_table", "sr_method", "main"]
 
 
 class EvaluationError(ValueError):
@@ -60,8 +60,32 @@ class BadOutput(EvaluationError):
     """The method returned an image of the wrong size or channels, or NaN/inf values."""
 
 
+def sr_method(name: str, checkpoint_dir: str | Path | None = None):
+    """An evaluation method ``f(lr, scale) -> sr`` for the shipped SR checkpoint ``name``.
+
+    ``lr`` is (1, 1, h, w) Y or (1, 3, h, w) RGB as the record's ``channels`` says. The
+    checkpoint is loaded on the first call (so listing methods costs nothing); a missing checkpoint
+    raises ``CheckpointError`` and a scale the model was not trained for
+    :class:`ScaleNotSupported`, both saying what to do.
+    """
+    cache: dict = {}
+
+    def method(lr: torch.Tensor, scale: int) -> torch.Tensor:
+        scales = REGISTRY[name].scales
+        if scale not in scales:
+            raise ScaleNotSupported(f"{name} is trained for x{'/x'.join(map(str, scales))}, not "
+                                    f"x{scale}: use --scale {' '.join(map(str, scales))}")
+        if "model" not in cache:
+            cache["model"], cache["meta"] = load_shipped(name, checkpoint_dir)
+        with torch.no_grad():
+            return run_model(name, cache["model"], lr, scale).to(lr.dtype)
+
+    method.__name__ = name.replace("-", "_")
+    return method
+
+
 # Published numbers (PSNR dB, SSIM, source), Y channel, shave = scale, MATLAB bicubic degradation:
-# bicubic here, the shipped models' in their records of models.REGISTRY.
+# bicubic here, the shipped models' in their records of zoo.REGISTRY.
 PAPER: dict[tuple[str, str, int], tuple[float, float | None, str]] = {
     ("bicubic", "Set5", 2): (33.66, 0.9299, _VDSR),
     ("bicubic", "Set5", 3): (30.39, 0.8682, _VDSR),
@@ -70,7 +94,7 @@ PAPER: dict[tuple[str, str, int], tuple[float, float | None, str]] = {
     ("bicubic", "Set14", 3): (27.55, 0.7742, _VDSR),
     ("bicubic", "Set14", 4): (26.00, 0.7027, _VDSR),
 }
-PAPER.update({(name, ds, s): v for name, r in REGISTRY.items() for (ds, s), v in r["paper"].items()})
+PAPER.update({(name, ds, s): v for name, r in REGISTRY.items() for (ds, s), v in r.paper.items()})
 
 
 def bicubic(lr: torch.Tensor, scale: int) -> torch.Tensor:
@@ -82,10 +106,10 @@ def bicubic(lr: torch.Tensor, scale: int) -> torch.Tensor:
 METHODS: dict[str, tuple[Callable[[torch.Tensor, int], torch.Tensor], str]] = {
     "bicubic": (bicubic, "MATLAB-compatible bicubic interpolation"),
 }
-# The course's trained SR networks: each loads checkpoints/NAME.pt on first use (models.py).
+# The course's trained SR networks: each loads checkpoints/NAME.pt on first use (zoo.py).
 for _name, _r in REGISTRY.items():
-    if _r["kind"] == "sr":
-        METHODS[_name] = (sr_method(_name), f"{_r['description']} [checkpoints/{_name}.pt]")
+    if _r.kind == "sr":
+        METHODS[_name] = (sr_method(_name), f"{_r.description} [checkpoints/{_name}.pt]")
 
 
 def paper_value(method: str, dataset: str, scale: int):
@@ -244,7 +268,7 @@ def evaluate(method: str, dataset: str, scales: list[int], cfg=None, samples: in
              checkpoint_dir: str | Path | None = None) -> list[dict]:
     """Evaluate a named method on a dataset name or folder; one result dict per scale.
 
-    A shipped model is run as its record in ``models.REGISTRY`` says: on Y or on RGB (then scored
+    A shipped model is run as its record in ``zoo.REGISTRY`` says: on Y or on RGB (then scored
     on Y of its RGB output), with ``samples`` seeded samples when it is stochastic. ``options``
     go to every call (e.g. ``{"temperature": 0.8}``); ``checkpoint_dir`` replaces
     ``checkpoints/``.

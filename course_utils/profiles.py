@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["PROFILES", "Config", "setup", "repo_root", "default_data_dir"]
+__all__ = ["PROFILES", "Config", "setup", "repo_root", "default_data_dir", "default_checkpoint_dir"]
 
 PROFILES = ("full", "cpu", "ci")
 CURRENT: str | None = None      # the profile the last setup() chose (read by checks.claim)
@@ -48,6 +48,23 @@ def default_data_dir() -> Path:
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache).expanduser() / "pixels-from-nothing" / "data"
 
+
+
+def default_checkpoint_dir() -> Path:
+    """Where the shipped checkpoints are unless ``COURSE_CHECKPOINT_DIR`` says otherwise.
+
+    * a course folder (a git clone, ``pip install -e .``): ``checkpoints/`` inside it;
+    * an installed package (``pip install .``): the copy installed with it, the package data
+      ``course_checkpoints`` (``site-packages/course_checkpoints/``, found without importing it).
+    """
+    env = os.environ.get("COURSE_CHECKPOINT_DIR")
+    if env:
+        return Path(env).expanduser()
+    root = repo_root()
+    if (root / "pyproject.toml").is_file() and (root / "checkpoints").is_dir():
+        return root / "checkpoints"
+    installed = root / "course_checkpoints"  # beside course_utils/ in site-packages
+    return installed if installed.is_dir() else root / "checkpoints"
 
 @dataclass
 class Config:
@@ -107,7 +124,10 @@ def setup(profile: str | None = None, seed: int = 0, device: str | None = None,
         clone or ``pip install -e .``); with a non-editable install (``pip install .``)
         ``$XDG_CACHE_HOME/pixels-from-nothing/data``, i.e. ``~/.cache/pixels-from-nothing/data``
         (see :func:`default_data_dir`). A read-only course folder: set it to a writable folder;
-        COURSE_DATA_MIRROR: a local folder laid out like the course's data mirror.
+        COURSE_DATA_MIRROR: a local folder laid out like the course's data mirror;
+        COURSE_CHECKPOINT_DIR: the folder of the shipped checkpoints (default: the course
+        folder's ``checkpoints/``, or the copy a ``pip install .`` installed; see
+        :func:`default_checkpoint_dir`).
     """
     global CURRENT
     profile = _choose_profile(profile)
@@ -117,7 +137,7 @@ def setup(profile: str | None = None, seed: int = 0, device: str | None = None,
     data_dir = default_data_dir()
     mirror = os.environ.get("COURSE_DATA_MIRROR")
     cfg = Config(profile=profile, device=dev, seed=seed, data_dir=data_dir,
-                 checkpoint_dir=repo_root() / "checkpoints",
+                 checkpoint_dir=default_checkpoint_dir(),
                  mirror=Path(mirror).expanduser() if mirror else None)
     if profile == "ci":
         # The smoke run uses small tensors on a small shared machine: one thread avoids threads

@@ -233,13 +233,13 @@ def record_name(style: str) -> str:
 
 def style_names() -> list[str]:
     """The styles with a shipped network (the registry's ``johnson-*`` records), sorted."""
-    from .models import REGISTRY
-    return sorted(n[len(PREFIX):] for n, r in REGISTRY.items() if r["kind"] == "style")
+    from .zoo import style_names as shipped  # zoo builds TransformNet, so it comes after this module
+    return shipped()
 
 
 def load_style(style: str, checkpoint_dir=None, device="cpu") -> tuple[TransformNet, dict]:
     """(network in eval mode, meta) of a shipped style; KeyError listing the styles if unknown."""
-    from .models import load_shipped
+    from .zoo import load_shipped
     if style not in style_names():
         raise KeyError(f"no shipped style network {style!r}; available: {', '.join(style_names())}")
     return load_shipped(record_name(style), checkpoint_dir, device)

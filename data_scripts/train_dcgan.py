@@ -22,7 +22,8 @@ sys.path.insert(0, ROOT)
 import course_utils  # noqa: E402
 from course_utils.checkpoints import save_checkpoint  # noqa: E402
 from course_utils.gen_data import load_mnist  # noqa: E402
-from course_utils.models import REGISTRY, DCGANDiscriminator, DCGANGenerator, dcgan_init  # noqa: E402
+from course_utils.models import DCGANDiscriminator, DCGANGenerator, dcgan_init  # noqa: E402
+from course_utils.zoo import REGISTRY  # noqa: E402
 from course_utils.train import RandomBatches, d_loss, g_loss_nonsat, gan_step, train_loop  # noqa: E402
 
 

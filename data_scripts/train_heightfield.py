@@ -47,7 +47,7 @@ from course_utils import setup  # noqa: E402
 from course_utils.data import SRPatches  # noqa: E402
 from course_utils.heightfield import ocean_dataset  # noqa: E402
 from course_utils.metrics import psnr  # noqa: E402
-from course_utils.models import REGISTRY, build, load_shipped, save_shipped  # noqa: E402
+from course_utils.zoo import REGISTRY, build, load_shipped, save_shipped  # noqa: E402
 from course_utils.degrade import bicubic_down, bicubic_up  # noqa: E402
 from course_utils.srgan import SRResNet, init_as_interpolator, to_grey  # noqa: E402
 from course_utils.train import deadline_step, run_id, supervised_step, train_loop, until_timestamp  # noqa: E402

@@ -14,7 +14,7 @@ MNIST's training split (the last 2,000 are the notebook's validation digits; the
 touched). The training is the library's ``train_loop``; the run is resumable: a work file
 ``data/checkpoints/train_pixelsr_STEPS_SEED.pt`` is written every ``--ckpt-every`` steps and picked up
 by the same command. The command and time of the shipped file are in its meta
-(``python -m course_utils.checkpoints`` lists them).
+(``python -m course_tools.checkpoint_tables`` lists them).
 
 Faces (``--data faces``, ``course_utils.pixelcnn.FACES``): the ORL/Olivetti faces of the mirror, cut
 to a 92x92 square and resized to 32x32 HR on K = 16 levels, 8x8 LR. The split is by person: people

@@ -34,7 +34,7 @@ from course_utils import setup  # noqa: E402
 from course_utils.checkpoints import load_checkpoint, load_weights  # noqa: E402
 from course_utils.data import SRPatches, get_images, split_train_val  # noqa: E402
 from course_utils.evaluate import evaluate_images  # noqa: E402
-from course_utils.models import REGISTRY, build, run_model, save_shipped  # noqa: E402
+from course_utils.zoo import REGISTRY, build, run_model, save_shipped  # noqa: E402
 from course_utils.resize import imresize  # noqa: E402
 from course_utils.train import fit  # noqa: E402
 
@@ -49,7 +49,7 @@ def run_id(name: str, init_sha256: str, settings: list) -> str:
     return hashlib.sha256(repr([name, init_sha256, *settings]).encode()).hexdigest()[:10]
 
 
-SR_MODELS = sorted(name for name, r in REGISTRY.items() if r["kind"] == "sr" and "script" not in r)
+SR_MODELS = sorted(name for name, r in REGISTRY.items() if r.kind == "sr" and r.script == "data_scripts/train_sr.py")
 
 
 def main(argv=None) -> int:

@@ -43,7 +43,7 @@ from course_utils.checkpoints import load_checkpoint, load_weights  # noqa: E402
 from course_utils.data import SRPatches, get_images, split_train_val  # noqa: E402
 from course_utils.evaluate import evaluate_images  # noqa: E402
 from course_utils.images import load_builtin  # noqa: E402
-from course_utils.models import REGISTRY, build, save_shipped  # noqa: E402
+from course_utils.zoo import REGISTRY, build, save_shipped  # noqa: E402
 from course_utils.srgan import Discriminator, init_as_interpolator  # noqa: E402
 from course_utils.train import (d_loss, deadline_step, g_loss_nonsat, gan_step, run_id,  # noqa: E402
                                  supervised_step, train_loop, until_timestamp)

@@ -420,7 +420,7 @@ def test_a_student_notebook_opens_without_a_kernel_dialog(lab, browser):
 def test_a_page_of_the_course_site_opens(browser, tmp_path):
     """One page of the students' site (03, executed through the site's cache) in the browser:
     its figures load and its navigation leads back to the course map."""
-    from course_utils import site
+    from course_tools import site
 
     html = site.build("students", "ci", out=tmp_path / "site", stems=["03_interpolation"],
                       log=lambda *a: None)

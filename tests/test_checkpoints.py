@@ -5,7 +5,7 @@ from torch import nn
 
 from course_utils.checkpoints import (CheckpointError, load_checkpoint, load_weights,
                                       read_sha256, save_checkpoint)
-from course_utils.models import build, load_shipped
+from course_utils.zoo import build, load_shipped
 
 
 def _net():

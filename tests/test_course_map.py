@@ -1,19 +1,19 @@
-"""The course map: README table and title cells are written from course_utils.course_map."""
+"""The course map: README table and title cells are written from course_tools.course_map."""
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from course_utils import course_map
+from course_tools import course_map
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_readme_and_title_cells_are_up_to_date():
     stale = course_map.sync(check=True)
-    assert not stale, ("stale (run `python -m course_utils.course_map`, then "
-                       f"`python -m course_utils.release`): {stale}")
+    assert not stale, ("stale (run `python -m course_tools.course_map`, then "
+                       f"`python -m course_tools.release`): {stale}")
 
 
 def test_every_solution_notebook_is_on_the_map():

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from course_utils import checks
-from course_utils.checkpoints import CheckpointError, load_checkpoint, save_checkpoint, table
+from course_tools.checkpoint_tables import table
+from course_utils.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from course_utils.plots import radial_power_spectrum
 from course_utils.profiles import setup
 from course_utils.train import fit, train_or_load
@@ -121,7 +122,7 @@ def test_checkpoints_readme_matches_the_shipped_files():
     expected = table(root)
     assert expected in (root / "README.md").read_text(), (
         "checkpoints/README.md is out of date: paste the output of "
-        "`python -m course_utils.checkpoints` into it")
+        "`python -m course_tools.checkpoint_tables` into it")
 
 
 def test_train_or_load_trains_then_loads(tmp_path):
@@ -206,8 +207,8 @@ def test_non_editable_install_ships_the_registry_and_uses_a_user_folder(tmp_path
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
-    shutil.copytree(ROOT / "course_utils", src / "course_utils",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("course_utils", "course_tools", "checkpoints"):
+        shutil.copytree(ROOT / package, src / package, ignore=shutil.ignore_patterns("__pycache__"))
     r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
                         "--no-build-isolation", "--target", str(tmp_path / "site"), str(src)],
                        capture_output=True, text=True, timeout=300)
@@ -223,10 +224,16 @@ def test_non_editable_install_ships_the_registry_and_uses_a_user_folder(tmp_path
     assert data_dir == str(tmp_path / "home" / ".cache" / "pixels-from-nothing" / "data")
 
 
-def test_torch_minimum_has_no_known_weights_only_bypass():
-    import tomllib
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert "torch>=2.6" in deps and "torchvision>=0.21" in deps  # CVE-2025-32434: torch < 2.6
+def test_too_old_torch_is_refused_with_what_to_do(tmp_path, monkeypatch):
+    # torch.load(weights_only=True) is unsafe before 2.10 (CVE-2025-32434, CVE-2026-24747)
+    from course_utils import checkpoints
+    assert checkpoints.torch_too_old("2.9.1+cu121") and checkpoints.torch_too_old("1.13.0")
+    assert not checkpoints.torch_too_old("2.10.0a0+git") and not checkpoints.torch_too_old("3.0")
+    assert not checkpoints.torch_too_old(torch.__version__)  # the course runs on this torch
+    save_checkpoint(tmp_path / "a.pt", {"w": torch.ones(2)}, "a")
+    monkeypatch.setattr(torch, "__version__", "2.9.1")
+    with pytest.raises(CheckpointError, match=r"torch 2\.9\.1 is too old.*pip install 'torch>=2\.10'"):
+        load_checkpoint(tmp_path / "a.pt")
 
 
 def test_course_version_binds_one_or_several_names_and_records_the_label(monkeypatch, capsys):

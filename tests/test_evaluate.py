@@ -14,7 +14,7 @@ from course_utils.evaluate import (BadOutput, ImageTooSmall, ScaleNotSupported, 
                                    compare_methods, evaluate_images, format_table)
 from course_utils.images import save_image
 from course_utils.metrics import quantize, sr_metrics
-from course_utils.models import build
+from course_utils.zoo import build
 from course_utils.resize import imresize
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -378,7 +378,7 @@ def test_sigterm_during_a_fetch_leaves_no_part_file(tmp_path):
 
 @needs_mirror
 def test_data_log_names_stand_ins_used_while_the_real_data_was_there(tmp_path, monkeypatch):
-    from course_utils.data import check_data_log, read_data_log
+    from course_tools.data_log import check_data_log, read_data_log
     log = tmp_path / "log.jsonl"
     monkeypatch.setenv("COURSE_DATA_LOG", str(log))
     monkeypatch.setenv("COURSE_NOTEBOOK", "05_x.ipynb")

@@ -10,12 +10,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.checkpoints import load_checkpoint, save_checkpoint
-from course_utils.evaluate import METHODS, PAPER, ScaleNotSupported, evaluate_images
-from course_utils.models import (ESPCN, FSRCNN, REGISTRY, SRCNN, VDSR, build, count_parameters,
-                                 count_weights, models_table, run_model, sr_method, srcnn_border)
+from course_tools.checkpoint_tables import models_table
+from course_utils.checkpoints import load_checkpoint, read_sha256, save_checkpoint
+from course_utils.download import sha256sum
+from course_utils.evaluate import METHODS, PAPER, ScaleNotSupported, evaluate_images, sr_method
+from course_utils.models import ESPCN, FSRCNN, SRCNN, VDSR, count_parameters, count_weights, srcnn_border
+from course_utils.zoo import REGISTRY, Shipped, build, load_shipped, run_model
 
-SR_MODELS = sorted(n for n, r in REGISTRY.items() if r["kind"] == "sr")
+SR_MODELS = sorted(n for n, r in REGISTRY.items() if r.kind == "sr")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,8 +101,8 @@ def test_vdsr_receptive_field_is_2d_plus_1():
 def test_run_model_returns_hr_size(name):
     torch.manual_seed(0)
     net = build(name).eval()
-    c = 3 if REGISTRY[name]["channels"] == "rgb" else 1
-    for s in REGISTRY[name]["scales"]:
+    c = 3 if REGISTRY[name].channels == "rgb" else 1
+    for s in REGISTRY[name].scales:
         lr = torch.rand(1, c, 9, 10, dtype=torch.float64)
         with torch.no_grad():
             out = run_model(name, net, lr, s)
@@ -154,11 +156,11 @@ def test_shipped_checkpoint_loads_and_is_labelled(name):
     assert path.is_file(), f"{path.name}: every registered model ships its checkpoint"
     ck = load_checkpoint(path, name=name)
     build(name).load_state_dict(ck["state_dict"])
-    keys = ("command", "steps", "seconds", "note") + (("val_psnr",) if REGISTRY[name]["kind"] == "sr" else ())
+    keys = ("command", "steps", "seconds", "note") + (("val_psnr",) if REGISTRY[name].kind == "sr" else ())
     for key in keys:
         assert key in ck["meta"], key
     assert "extra" not in ck  # weights and meta only
-    assert ck.get("stored", "float32") == REGISTRY[name]["storage"]
+    assert ck.get("stored", "float32") == REGISTRY[name].storage
 
 
 def test_every_shipped_checkpoint_is_registered():
@@ -167,14 +169,14 @@ def test_every_shipped_checkpoint_is_registered():
 
 
 def test_shipped_checkpoints_fit_the_size_budget():
-    from course_utils.checkpoints import MAX_FILE_BYTES, MAX_TOTAL_BYTES, budget_problems
+    from course_tools.checkpoint_tables import MAX_FILE_BYTES, MAX_TOTAL_BYTES, budget_problems
     assert budget_problems(ROOT / "checkpoints") == []
     sizes = [p.stat().st_size for p in (ROOT / "checkpoints").glob("*.pt")]
     assert max(sizes) <= MAX_FILE_BYTES and sum(sizes) <= MAX_TOTAL_BYTES
 
 
 def test_size_budget_catches_a_big_file_and_a_big_total(tmp_path):
-    from course_utils.checkpoints import budget_problems
+    from course_tools.checkpoint_tables import budget_problems
     (tmp_path / "a.pt").write_bytes(b"x" * 900)
     (tmp_path / "b.pt").write_bytes(b"x" * 400)
     assert budget_problems(tmp_path, max_file=1000, max_total=2000) == []
@@ -184,18 +186,63 @@ def test_size_budget_catches_a_big_file_and_a_big_total(tmp_path):
 
 def test_registry_records_are_complete_and_build_their_models():
     for name, r in REGISTRY.items():
-        assert {"builder", "kind", "scales", "input", "channels", "stochastic", "storage",
-                "description", "paper", "train"} <= set(r), name
+        assert r.name == name and isinstance(r, Shipped)
+        assert r.kind and r.input and r.channels and r.description and r.storage in ("float16", "float32")
+        assert (ROOT / r.script).is_file(), (name, r.script)
         assert isinstance(build(name), torch.nn.Module)
-        for (ds, s), (psnr, ssim, src) in r["paper"].items():
-            assert s in r["scales"] and src and 20 < psnr < 45
+        for (ds, s), (psnr, ssim, src) in r.paper.items():
+            assert s in r.scales and src and 20 < psnr < 45
             assert PAPER[(name, ds, s)] == (psnr, ssim, src)
+
+
+def test_run_facts_are_written_once_in_the_files_meta():
+    # command, steps and wall time of a run belong to the file (its meta), not to the record
+    for name, r in REGISTRY.items():
+        assert not {"command", "steps", "wall time", "seconds"} & set(r.train), name
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_record_sha256_is_the_shipped_files(name):
+    path = ROOT / "checkpoints" / f"{name}.pt"
+    assert REGISTRY[name].sha256 == sha256sum(path), (
+        f"{path.name} changed: write its new sha256 into the record {name!r} of course_utils/zoo.py")
+    assert read_sha256(path.with_name(path.name + ".sha256")) == REGISTRY[name].sha256
+
+
+def test_shipped_file_with_another_digest_is_refused(tmp_path, monkeypatch):
+    # a copy of the course folder whose fsrcnn-x3.pt was replaced (its .sha256 rewritten too):
+    # the record's digest, not the side file, decides for the shipped folder
+    from course_utils import profiles, zoo
+    from course_utils.checkpoints import CheckpointError
+    folder = tmp_path / "checkpoints"
+    save_checkpoint(folder / "fsrcnn-x3.pt", build("fsrcnn-x3").state_dict(), name="fsrcnn-x3")
+    monkeypatch.delenv("COURSE_CHECKPOINT_DIR", raising=False)
+    monkeypatch.setattr(zoo, "default_checkpoint_dir", lambda: folder)
+    with pytest.raises(CheckpointError, match="sha256"):
+        zoo.load_shipped("fsrcnn-x3")
+    # the same file from a folder the user names is checked against its own .sha256
+    monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(folder))
+    assert profiles.default_checkpoint_dir() == folder
+    model, _ = zoo.load_shipped("fsrcnn-x3")
+    assert not model.training
+
+
+def test_checkpoint_dir_setting(monkeypatch, tmp_path):
+    from course_utils import profiles
+    monkeypatch.delenv("COURSE_CHECKPOINT_DIR", raising=False)
+    assert profiles.default_checkpoint_dir() == ROOT / "checkpoints"
+    assert profiles.setup(profile="ci", quiet=True).checkpoint_dir == ROOT / "checkpoints"
+    monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path))
+    assert profiles.setup(profile="ci", quiet=True).checkpoint_dir == tmp_path
+    from course_utils.checkpoints import CheckpointError
+    with pytest.raises(CheckpointError, match="COURSE_CHECKPOINT_DIR"):
+        load_shipped("vdsr")
 
 
 def test_checkpoints_readme_shows_the_registry():
     assert models_table() in (ROOT / "checkpoints" / "README.md").read_text(), (
         "checkpoints/README.md is out of date: paste the output of "
-        "`python -m course_utils.checkpoints` into it")
+        "`python -m course_tools.checkpoint_tables` into it")
 
 
 def test_dcgan_classes_load_the_shipped_generator_and_match_notebook_02_names():

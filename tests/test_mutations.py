@@ -22,7 +22,7 @@ import pytest
 from mutation_catalogue import CATALOGUE, HIDDEN_CATALOGUE, Mutation
 
 from course_utils import grade
-from course_utils.release import exercise_label, strip_source
+from course_tools.release import exercise_label, strip_source
 
 ROOT = Path(__file__).resolve().parents[1]
 CELL_TIMEOUT = 600

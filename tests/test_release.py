@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import release
+from course_tools import release
 from course_utils.exercise import YourTurn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +35,7 @@ def _grade(grade_id="check01-1"):
 
 
 def _run_cli(src, dst):
-    return subprocess.run([sys.executable, "-m", "course_utils.release", "--src", str(src),
+    return subprocess.run([sys.executable, "-m", "course_tools.release", "--src", str(src),
                            "--dst", str(dst)], capture_output=True, text=True, cwd=ROOT)
 
 
@@ -171,7 +171,7 @@ def test_your_turn_is_a_not_implemented_error():
 
 
 def test_student_notebooks_are_up_to_date():
-    r = subprocess.run([sys.executable, "-m", "course_utils.release", "--check"], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "course_tools.release", "--check"], cwd=ROOT,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 

@@ -1,4 +1,4 @@
-"""The course site (python -m course_utils.site): every notebook has a page with its figures, the
+"""The course site (python -m course_tools.site): every notebook has a page with its figures, the
 students' pages hold no answer code, the home page is the course map, and the execution cache
 skips unchanged notebooks. Builds the students' site in the ci profile (each notebook executed
 once, cached in build/site-cache/ci by content)."""
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import site
+from course_tools import site
 
 ROOT = Path(__file__).resolve().parents[1]
 STEMS = site.notebook_stems()
@@ -125,7 +125,7 @@ def test_home_page_is_the_course_map_with_links(student_site):
     html_dir, _ = student_site
     index = (html_dir / "index.html").read_text(encoding="utf-8")
     text, _ = _page(html_dir / "index.html")
-    from course_utils.course_map import NOTEBOOKS
+    from course_tools.course_map import NOTEBOOKS
     mapped = list(NOTEBOOKS)
     for stem in STEMS:
         assert f'href="{stem}.html"' in index, f"the home page does not link to {stem}"

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from course_utils.heightfield import (SPLITS, height_mse, ocean_dataset, ocean_surface, phillips,
                                      to_depth_image, wave_vectors)
 from course_utils.metrics import average_power_spectrum
-from course_utils.models import REGISTRY, build, count_parameters
+from course_utils.models import count_parameters
+from course_utils.zoo import REGISTRY, build
 from course_utils.srgan import (Discriminator, ResidualBlock, SRResNet, Upsampler, discriminator_parameters,
                                 srresnet_parameters)
 from course_utils.train import d_loss as d_loss_bce, g_loss_nonsat as g_loss_bce
@@ -282,7 +283,7 @@ def test_average_power_spectrum_tells_smooth_from_sharp():
 
 def test_missing_srresnet_checkpoint_names_its_script(tmp_path):
     from course_utils.checkpoints import CheckpointError
-    from course_utils.models import sr_method
+    from course_utils.evaluate import sr_method
     with pytest.raises(CheckpointError, match="train_srgan.py srresnet-x4"):
         sr_method("srresnet-x4", checkpoint_dir=tmp_path)(torch.rand(1, 3, 6, 6), 4)
 
@@ -290,7 +291,7 @@ def test_missing_srresnet_checkpoint_names_its_script(tmp_path):
 def test_srresnet_is_an_rgb_method_of_the_evaluator(tmp_path):
     from course_utils.checkpoints import save_checkpoint
     from course_utils.evaluate import evaluate_images
-    from course_utils.models import sr_method
+    from course_utils.evaluate import sr_method
     torch.manual_seed(0)
     save_checkpoint(tmp_path / "srresnet-x4.pt", SRResNet().state_dict(), name="srresnet-x4",
                     meta={"command": "test", "steps": 0, "seconds": 0.0, "note": "test", "val_psnr": 0.0},

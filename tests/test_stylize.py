@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from course_utils.checkpoints import save_checkpoint
 from course_utils.features import RandomFeatures, gram
 from course_utils.images import save_image
-from course_utils.models import REGISTRY, load_shipped
+from course_utils.zoo import REGISTRY, load_shipped
 from course_utils.stylize import (LAYERS, SMALL, ResidualBlock, TransformNet, objective, record_name,
                                   style_names, style_targets, stylize, upsample_conv)
 

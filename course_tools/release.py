@@ -18,8 +18,8 @@ a marker spelled another way (``###BEGIN SOLUTION``, ``## BEGIN SOLUTION``, ``##
 solution region outside a ``solution`` cell, hidden tests outside a ``grade`` cell, nested or
 unclosed regions.
 
-    python -m course_utils.release            # write notebooks/
-    python -m course_utils.release --check    # exit 1 if notebooks/ is stale
+    python -m course_tools.release            # write notebooks/
+    python -m course_tools.release --check    # exit 1 if notebooks/ is stale
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ import re
 import sys
 from pathlib import Path
 
-from .profiles import repo_root
+from ._paths import repo_root
 
 __all__ = ["ReleaseError", "strip_source", "release_notebook", "release", "exercise_label", "main"]
 
@@ -177,7 +177,7 @@ def release(src_dir: Path, dst_dir: Path, check: bool = False) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m course_utils.release", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m course_tools.release", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--check", action="store_true", help="exit 1 if notebooks/ is out of date")
     p.add_argument("--src", type=Path, default=repo_root() / "solutions")
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         if stale:
             print("notebooks/ is stale: " + ", ".join(stale)
-                  + "\nrun `python -m course_utils.release`", file=sys.stderr)
+                  + "\nrun `python -m course_tools.release`", file=sys.stderr)
             return 1
         print("notebooks/ is up to date")
         return 0

@@ -3,8 +3,8 @@
 The README's course map, the run-time line of every notebook's title cell and the site's home page
 are all written from here, so they cannot disagree::
 
-    python -m course_utils.course_map           # rewrite README.md's table and the title cells' line
-    python -m course_utils.course_map --check   # exit 1 when either is stale (a test does this)
+    python -m course_tools.course_map           # rewrite README.md's table and the title cells' line
+    python -m course_tools.course_map --check   # exit 1 when either is stale (a test does this)
 
 Run times are measurements, never typed in: ``benchmarks/run_times.py`` executes notebooks in a
 profile and records the wall time, the machine and its load in ``docs/run_times.json``. A notebook
@@ -23,7 +23,7 @@ __all__ = ["NOTEBOOKS", "run_times", "run_time_text", "markdown_table", "title_l
 ROOT = Path(__file__).resolve().parents[1]
 RUN_TIMES = ROOT / "docs" / "run_times.json"
 README = ROOT / "README.md"
-BEGIN, END = "<!-- course map: begin (python -m course_utils.course_map) -->", "<!-- course map: end -->"
+BEGIN, END = "<!-- course map: begin (python -m course_tools.course_map) -->", "<!-- course map: end -->"
 PROFILES = ("full", "cpu", "ci")
 PROFILE_NAMES = {"full": "full (GPU)", "cpu": "cpu", "ci": "ci"}
 
@@ -152,7 +152,7 @@ def _title_source(source: str, name: str, times: dict) -> str:
 def sync(check: bool = False, root: Path = ROOT) -> list[str]:
     """Rewrite (or, with ``check``, compare) README.md's table and the solutions' title lines.
 
-    Returns the stale files. Student notebooks follow from ``python -m course_utils.release``.
+    Returns the stale files. Student notebooks follow from ``python -m course_tools.release``.
     """
     times = run_times(root / "docs" / "run_times.json")
     stale = []

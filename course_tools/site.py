@@ -1,7 +1,7 @@
 """The course as a static web site, built with Jupyter Book (1.x, Sphinx).
 
-    python -m course_utils.site build                          # students' site, ci profile
-    python -m course_utils.site build --profile cpu --audience instructors -j 2
+    python -m course_tools.site build                          # students' site, ci profile
+    python -m course_tools.site build --profile cpu --audience instructors -j 2
 
 Each solution notebook is executed once per build in the chosen profile (nbclient, widgets drawn
 as their first state's static figure), and the executed copy is cached under
@@ -145,7 +145,7 @@ def student_page(student_nb: dict, executed_nb: dict) -> dict:
 
 
 def home_table(pages: dict[str, str], seconds: dict[str, float], profile: str) -> str:
-    """The course map (:mod:`course_utils.course_map`, the README's table) as the home page: each
+    """The course map (:mod:`course_tools.course_map`, the README's table) as the home page: each
     notebook's name and lecture section link to its page, and a column gives this build's time."""
     from . import course_map
     times = course_map.run_times()
@@ -243,7 +243,7 @@ def build(audience: str = "students", profile: str = "ci", out: Path | None = No
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m course_utils.site", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m course_tools.site", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="execute the notebooks (cached) and build the HTML site")
     b.add_argument("--profile", default="ci", choices=["ci", "cpu", "full"])
