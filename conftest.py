@@ -8,8 +8,13 @@ Real data: every dataset lookup of a notebook is logged (COURSE_DATA_LOG, one JS
 starting). At the end the run lists which data each notebook used, and fails if a notebook used a
 built-in stand-in for a dataset that the data folder or the mirror (COURSE_DATA_MIRROR) holds.
 
-A solution notebook that tests/test_site.py executed in this same run, unchanged and in the same
-profile (its kernels log their data too), is not executed a second time by nbval.
+The solution notebooks are executed once per content (tests/test_notebooks.py and the site test share
+``course_tools.site``'s cache, whose executions carry their data records into the log).
+
+Fast and full runs: ``pytest -m "not slow"`` leaves out what executes notebooks (the modules in
+``SLOW_MODULES``, notebook items, tests marked ``slow``); CI runs everything. Skips are real: in CI
+(``CI`` set) or with ``COURSE_STRICT_SKIPS=1``, a skip whose reason is not in ``ALLOWED_SKIPS``
+fails the run, so a test that silently stopped running is seen.
 """
 import os
 import tempfile
@@ -20,6 +25,15 @@ import pytest
 os.environ.setdefault("COURSE_PROFILE", "ci")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("COURSE_NO_WIDGETS", "1")
+
+# Test modules whose tests execute notebooks (kernels): marked slow, left out of the fast run.
+SLOW_MODULES = {"test_site.py", "test_browser.py", "test_mutations.py", "test_grade.py",
+                "test_notebooks.py"}
+
+# Skips CI accepts (a substring of the reason -> why it is not a lost test).
+ALLOWED_SKIPS = {
+    "the deadline test needs a time earlier today": "tests/test_srgan.py: a run just after midnight",
+}
 
 # Variables a test must not leave changed (use monkeypatch.setenv / delenv instead).
 _WATCHED = ("CI", "MPLBACKEND", "OMP_NUM_THREADS")
@@ -54,18 +68,40 @@ def pytest_unconfigure(config):
     Path(config._course_data_log).unlink(missing_ok=True)
 
 
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_MODULES or item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
-    # before nbval starts a notebook's kernel (which copies os.environ): name the notebook
+    # before nbval (`pytest solutions/NN.ipynb`) starts a notebook's kernel: name the notebook
     if item.path.suffix == ".ipynb":
         os.environ["COURSE_NOTEBOOK"] = item.path.name
-        from course_tools import site
-        profile = os.environ.get("COURSE_PROFILE", "ci")
-        if site.executed_here(item.path, profile):
-            pytest.skip(f"{item.path.name} as it is now was executed in the {profile} profile by "
-                        "tests/test_site.py in this run (without error; its data checked)")
     else:
         os.environ.pop("COURSE_NOTEBOOK", None)
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = _skip_reason(report)
+        if not any(allowed in reason for allowed in ALLOWED_SKIPS):
+            _UNEXPECTED_SKIPS.append(f"{report.nodeid}: {reason}")
+
+
+_UNEXPECTED_SKIPS: list[str] = []
+
+
+def strict_skips() -> bool:
+    """Unexpected skips fail the run in CI (``CI`` set) or with ``COURSE_STRICT_SKIPS=1``."""
+    return bool(os.environ.get("CI")) or os.environ.get("COURSE_STRICT_SKIPS") == "1"
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -78,9 +114,20 @@ def pytest_sessionfinish(session, exitstatus):
     session.config._course_data_report = summary, problems
     if problems and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if _UNEXPECTED_SKIPS and strict_skips() and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if _UNEXPECTED_SKIPS:
+        strict = strict_skips()
+        terminalreporter.section("FAILED: unexpected skips (CI)" if strict else "skipped tests",
+                                 red=strict)
+        for line in _UNEXPECTED_SKIPS:
+            terminalreporter.write_line(line, red=strict)
+        if strict:
+            terminalreporter.write_line("A skip in CI is a test that did not run: give it what it "
+                                        "needs, or add its reason to ALLOWED_SKIPS (conftest.py) with why.")
     summary, problems = getattr(config, "_course_data_report", ([], []))
     if summary:
         terminalreporter.section("data used by the notebooks")

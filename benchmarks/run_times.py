@@ -54,27 +54,14 @@ def read_claims(log: Path) -> list[dict]:
 
 
 def run(path: Path, profile: str, timeout: int, claims_log: Path | None = None) -> float:
-    import nbformat
-    from nbclient import NotebookClient
+    from course_tools.notebooks import execute, read_notebook
 
-    nb = nbformat.read(path, as_version=4)
-    env = {"COURSE_PROFILE": profile, "COURSE_NO_WIDGETS": "1", "MPLBACKEND": "agg",
+    nb = read_notebook(path)
+    env = {**os.environ, "COURSE_PROFILE": profile, "COURSE_NO_WIDGETS": "1", "MPLBACKEND": "agg",
            "COURSE_NOTEBOOK": path.name}
     if claims_log is not None:
         env["COURSE_CLAIMS_LOG"] = str(claims_log)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        start = time.perf_counter()
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-        return time.perf_counter() - start
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return execute(nb, path.parent, env=env, timeout=timeout)
 
 
 def main(argv: list[str] | None = None) -> int:

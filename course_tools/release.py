@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from pathlib import Path
 
 from ._paths import repo_root
+from .notebooks import NotebookError, dumps, read_notebook, write_notebook
 
 __all__ = ["ReleaseError", "strip_source", "release_notebook", "release", "exercise_label", "main"]
 
@@ -144,7 +144,7 @@ def release_notebook(nb: dict, name: str = "notebook") -> dict:
 
 
 def _dump(nb: dict) -> str:
-    return json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+    return dumps(nb)
 
 
 def release(src_dir: Path, dst_dir: Path, check: bool = False) -> list[str]:
@@ -156,9 +156,9 @@ def release(src_dir: Path, dst_dir: Path, check: bool = False) -> list[str]:
     texts = {}
     for p in sources:
         try:
-            nb = json.loads(p.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ReleaseError(f"{p}: not a notebook ({e}); fix or remove it") from e
+            nb = read_notebook(p)
+        except NotebookError as e:
+            raise ReleaseError(f"{e}; or remove it") from None
         texts[p.name] = _dump(release_notebook(nb, str(p)))
     stale = []
     for name, text in texts.items():
@@ -166,10 +166,7 @@ def release(src_dir: Path, dst_dir: Path, check: bool = False) -> list[str]:
         if not target.is_file() or target.read_text(encoding="utf-8") != text:
             stale.append(name)
             if not check:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(f".{name}.part")
-                tmp.write_text(text, encoding="utf-8")
-                os.replace(tmp, target)
+                write_notebook(json.loads(text), target)
     for extra in sorted(Path(dst_dir).glob("*.ipynb")):
         if extra.name not in texts:
             stale.append(f"{extra.name} (no solution)")

@@ -32,11 +32,14 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from .data_log import read_data_log
+from .notebooks import execute as execute_notebook, read_notebook, write_notebook
+
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build"
 AUDIENCES = ("students", "instructors")
 
-__all__ = ["notebook_stems", "cache_key", "executed_here", "execute", "student_page", "home_table", "build", "main"]
+__all__ = ["notebook_stems", "cache_key", "execute", "student_page", "home_table", "build", "main"]
 
 
 def notebook_stems(root: Path = ROOT) -> list[str]:
@@ -45,28 +48,19 @@ def notebook_stems(root: Path = ROOT) -> list[str]:
 
 
 def cache_key(notebook: Path, profile: str, root: Path = ROOT) -> str:
-    """sha256 of what an execution depends on: the notebook, the profile, the library's code and
-    the shipped checkpoints' table (their sha256s)."""
+    """sha256 of what an execution depends on: the notebook, the profile, the data mirror
+    (``COURSE_DATA_MIRROR``: real data or stand-ins), the library's code and the shipped
+    checkpoints' table (their sha256s)."""
     h = hashlib.sha256()
     h.update(profile.encode())
+    h.update(os.environ.get("COURSE_DATA_MIRROR", "").encode())
     h.update(notebook.read_bytes())
-    library = [p for p in sorted((root / "course_utils").glob("*.py")) if p.name != "site.py"]
+    library = sorted((root / "course_utils").glob("*.py"))  # not course_tools: tools run no notebook
     for p in library + [root / "checkpoints" / "README.md"]:
         if p.is_file():
             h.update(p.name.encode())
             h.update(p.read_bytes())
     return h.hexdigest()
-
-
-# Solution notebooks executed (not taken from the cache) by this process: path -> cache key.
-# The test run's conftest lets nbval skip a notebook the site test has just executed unchanged.
-EXECUTED: dict[str, str] = {}
-
-
-def executed_here(notebook: Path, profile: str, root: Path = ROOT) -> bool:
-    """True when this process executed ``notebook`` (as it is now) in ``profile`` for the site."""
-    done = EXECUTED.get(str(Path(notebook).resolve()))
-    return done is not None and done == cache_key(Path(notebook), profile, root)
 
 
 def _kernel_env(profile: str, stem: str, root: Path) -> dict:
@@ -80,20 +74,30 @@ def _kernel_env(profile: str, stem: str, root: Path) -> dict:
 
 def _execute_one(notebook: str, profile: str, out: str, root: str, timeout: int) -> float:
     """Execute one notebook into ``out`` (a worker process); returns its wall time in seconds."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(notebook, as_version=4)
-    t0 = time.time()
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
-                            resources={"metadata": {"path": str(Path(notebook).parent)}})
-    client.execute(env=_kernel_env(profile, Path(notebook).stem, Path(root)))
-    seconds = time.time() - t0
-    nb.metadata["course_site"] = {"profile": profile, "seconds": round(seconds, 1)}
-    tmp = Path(out).with_suffix(".part")
-    tmp.write_text(json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(out)
+    nb = read_notebook(notebook)
+    env = _kernel_env(profile, Path(notebook).stem, Path(root))
+    own_log = Path(out).with_suffix(".data.jsonl")  # the data this execution used
+    own_log.unlink(missing_ok=True)
+    env["COURSE_DATA_LOG"] = str(own_log)
+    try:
+        seconds = execute_notebook(nb, Path(notebook).parent, timeout=timeout, env=env)
+        data = read_data_log(own_log)
+    finally:
+        own_log.unlink(missing_ok=True)
+    nb.metadata["course_site"] = {"profile": profile, "seconds": round(seconds, 1), "data": data}
+    write_notebook(nb, out)
     return seconds
+
+
+def _log_data(executed: Path) -> None:
+    """Append the data records of an executed notebook (run now or cached) to the test run's data
+    log (``COURSE_DATA_LOG``, see conftest.py), so its check covers cached executions too."""
+    log = os.environ.get("COURSE_DATA_LOG")
+    if not log:
+        return
+    records = json.loads(executed.read_text(encoding="utf-8"))["metadata"].get("course_site", {}).get("data", [])
+    with open(log, "a", encoding="utf-8") as f:
+        f.writelines(json.dumps(r) + "\n" for r in records)
 
 
 def execute(stems: list[str], profile: str, root: Path = ROOT, cache: Path | None = None,
@@ -117,8 +121,6 @@ def execute(stems: list[str], profile: str, root: Path = ROOT, cache: Path | Non
             for stem, fut in futures.items():
                 try:
                     log(f"  {stem}: executed in {fut.result():.0f} s ({profile} profile)")
-                    src = todo[stem][0]
-                    EXECUTED[str(src.resolve())] = cache_key(src, profile, root)
                 except Exception as e:  # report all notebooks, then fail
                     failed.append(f"{stem}: {type(e).__name__}: {str(e)[-1500:]}")
             if failed:
@@ -128,6 +130,7 @@ def execute(stems: list[str], profile: str, root: Path = ROOT, cache: Path | Non
         for old in cache.glob(f"{stem}-*.ipynb"):
             if old != path:
                 old.unlink()
+        _log_data(path)
     return {stem: (done.get(stem) or todo[stem])[1] for stem in stems}
 
 

@@ -24,7 +24,10 @@ The DCGAN of notebook 02 (Radford et al. 2016, small, for 28x28 digits): ``DCGAN
 Parameter names are part of the course: the notebooks ask students to write these classes with
 the same names, so the shipped state_dicts (``checkpoints/NAME.pt``) load into their models.
 
-The shipped checkpoints of these networks (and of ``srgan``, ``pixelcnn`` and ``stylize``'s) are
+Johnson et al.'s transformation network of notebook 10 (``TransformNet``, ``ResidualBlock``,
+``upsample_conv``; described in :mod:`course_utils.stylize`, which uses it).
+
+The shipped checkpoints of these networks (and of ``srgan``'s and ``pixelcnn``'s) are
 records of :mod:`course_utils.zoo`, which loads and saves them; this module holds architectures only.
 """
 from __future__ import annotations
@@ -37,7 +40,8 @@ import torch.nn.functional as F
 
 __all__ = ["count_weights", "count_parameters", "srcnn_border", "dcgan_init", "deconv_as_conv",
            "with_subpixel", "fsrcnn_to_scale", "SRCNN", "VDSR", "FSRCNN", "ESPCN", "SubPixelConv",
-           "DCGANGenerator", "DCGANDiscriminator"]
+           "DCGANGenerator", "DCGANDiscriminator", "JOHNSON_PAPER", "JOHNSON_SMALL", "ResidualBlock",
+           "TransformNet", "upsample_conv"]
 
 
 def count_weights(model: nn.Module) -> int:
@@ -297,3 +301,89 @@ class DCGANDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten()
+
+
+# ---- Johnson et al.'s transformation network (notebook 10; course_utils.stylize uses it) ----------
+JOHNSON_PAPER = {"widths": (32, 64, 128), "blocks": 5}   # Johnson et al.'s network
+JOHNSON_SMALL = {"widths": (16, 32, 64), "blocks": 3}    # the course's shipped networks (CPU-trained)
+
+
+def _conv(c_in: int, c_out: int, k: int, stride: int = 1) -> nn.Conv2d:
+    """A k x k convolution with reflection padding k // 2 ("same" size for stride 1)."""
+    return nn.Conv2d(c_in, c_out, k, stride=stride, padding=k // 2, padding_mode="reflect")
+
+
+def upsample_conv(c_in: int, c_out: int, upsample: str = "resize") -> nn.Module:
+    """The upsampling stage's convolution: a 3x3 convolution applied after a nearest x2 resize
+    (``"resize"``) or a fractionally strided (transposed) 3x3 convolution with stride 2 that
+    doubles the size itself (``"transposed"``: padding 1, output_padding 1)."""
+    if upsample == "resize":
+        return _conv(c_in, c_out, 3)
+    if upsample == "transposed":
+        return nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1)
+    raise ValueError(f"upsample must be 'resize' or 'transposed', got {upsample!r}")
+
+
+class ResidualBlock(nn.Module):
+    """x + IN(conv2(ReLU(IN(conv1(x))))): two 3x3 convolutions (reflection padding), instance
+    normalisation with a learnt scale and shift, ReLU between them and none after the sum
+    (He et al. 2016's block as Johnson et al. use it). (N, C, H, W) -> (N, C, H, W).
+    Parameters: conv1, in1, conv2, in2."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = _conv(channels, channels, 3)
+        self.in1 = nn.InstanceNorm2d(channels, affine=True)
+        self.conv2 = _conv(channels, channels, 3)
+        self.in2 = nn.InstanceNorm2d(channels, affine=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.in1(self.conv1(x)))
+        return x + self.in2(self.conv2(h))
+
+
+class TransformNet(nn.Module):
+    """Johnson et al.'s transformation network: photo (N, 3, H, W) in [0, 1] -> stylised image
+    (N, 3, H, W) in [0, 1]. H and W must be multiples of 4 (two stride-2 stages; :func:`stylize`
+    pads any image).
+
+    Args:
+        widths: (w1, w2, w3) channels at full, half and quarter resolution (paper: 32, 64, 128).
+        blocks: residual blocks at quarter resolution (paper: 5).
+        upsample: "resize" (nearest x2 then conv) or "transposed" (fractionally strided conv).
+    Parameters: conv1, in1, conv2, in2, conv3, in3, res.0 ... res.{B-1}, up1, in4, up2, in5,
+    conv_out (names shared with notebook 10, so the shipped state dicts load into its model).
+    """
+
+    def __init__(self, widths: tuple[int, int, int] = JOHNSON_PAPER["widths"], blocks: int = JOHNSON_PAPER["blocks"],
+                 upsample: str = "resize"):
+        super().__init__()
+        w1, w2, w3 = widths
+        self.widths, self.blocks, self.upsample = tuple(widths), blocks, upsample
+        self.conv1, self.in1 = _conv(3, w1, 9), nn.InstanceNorm2d(w1, affine=True)
+        self.conv2, self.in2 = _conv(w1, w2, 3, 2), nn.InstanceNorm2d(w2, affine=True)
+        self.conv3, self.in3 = _conv(w2, w3, 3, 2), nn.InstanceNorm2d(w3, affine=True)
+        self.res = nn.Sequential(*[ResidualBlock(w3) for _ in range(blocks)])
+        self.up1, self.in4 = upsample_conv(w3, w2, upsample), nn.InstanceNorm2d(w2, affine=True)
+        self.up2, self.in5 = upsample_conv(w2, w1, upsample), nn.InstanceNorm2d(w1, affine=True)
+        self.conv_out = _conv(w1, 3, 9)
+
+    def _up(self, conv: nn.Module, h: torch.Tensor) -> torch.Tensor:
+        if self.upsample == "resize":
+            h = F.interpolate(h, scale_factor=2, mode="nearest")
+        return conv(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"TransformNet expects photos (N, 3, H, W) in [0, 1], got shape "
+                             f"{tuple(x.shape)}")
+        if x.shape[-2] % 4 or x.shape[-1] % 4:
+            raise ValueError(f"TransformNet needs H and W multiples of 4 (two stride-2 stages), got "
+                             f"{tuple(x.shape[-2:])}; use stylize(net, x), which pads and crops")
+        h = F.relu(self.in1(self.conv1(x)))
+        h = F.relu(self.in2(self.conv2(h)))
+        h = F.relu(self.in3(self.conv3(h)))
+        h = self.res(h)
+        h = F.relu(self.in4(self._up(self.up1, h)))
+        h = F.relu(self.in5(self._up(self.up2, h)))
+        return torch.sigmoid(self.conv_out(h))

@@ -30,12 +30,11 @@ import torch.nn.functional as F
 
 from . import pixelcnn, srgan
 from .checkpoints import CheckpointError, load_checkpoint, load_weights, save_checkpoint
-from .models import ESPCN, FSRCNN, SRCNN, VDSR, DCGANGenerator
+from .models import ESPCN, FSRCNN, JOHNSON_SMALL, SRCNN, VDSR, DCGANGenerator, TransformNet
 from .profiles import default_checkpoint_dir
 from .resize import imresize
-from .stylize import PREFIX, SMALL, TransformNet
 
-__all__ = ["Shipped", "REGISTRY", "build", "checkpoint_path", "load_shipped", "save_shipped",
+__all__ = ["PREFIX", "Shipped", "REGISTRY", "build", "checkpoint_path", "load_shipped", "save_shipped",
            "run_model", "style_names"]
 
 
@@ -89,6 +88,7 @@ class Shipped:
         return getattr(self, key, default)
 
 
+PREFIX = "johnson-"  # the records of the style networks: johnson-<style>
 _VDSR = "Kim et al. 2016 (VDSR), Table 3"
 _SRGAN = "Ledig et al. 2017 (trained on 350k ImageNet images), Table 1:"
 _FSRCNN_TRAIN = {"patch": 48, "batch": 32, "lr": 1e-3, "clip": None}
@@ -101,7 +101,7 @@ _JOHNSON_TRAIN = {"crop": 128, "batch": 4, "lr": 2e-3, "alpha": 1.0, "beta": 1.0
 def _johnson(style: str, sha256: str) -> Shipped:
     """The record of the shipped style network for ``style`` (notebook 10)."""
     return Shipped(
-        name=PREFIX + style, builder=partial(TransformNet, **SMALL), kind="style", scales=(),
+        name=PREFIX + style, builder=partial(TransformNet, **JOHNSON_SMALL), kind="style", scales=(),
         input="photo", channels="rgb", stochastic=False, storage="float16",
         description="Johnson et al. transformation net (16-32-64, 3 res. blocks, resize-conv, "
                     f"instance norm), style {style}",

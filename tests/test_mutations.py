@@ -22,6 +22,7 @@ import pytest
 from mutation_catalogue import CATALOGUE, HIDDEN_CATALOGUE, Mutation
 
 from course_utils import grade
+from course_tools.notebooks import read_notebook
 from course_tools.release import exercise_label, strip_source
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +41,7 @@ SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
 def test_catalogue_is_well_formed(path):
     """Every exercise of the solution notebook has two or more wrong answers, each applicable."""
     missing, bad = [], []
-    nb = json.loads(path.read_text())
+    nb = read_notebook(path)
     cells = {c.get("id"): c for c in nb["cells"]}
     exercises = [c["id"] for c in nb["cells"] if c["cell_type"] == "code"
                  and c.get("metadata", {}).get("nbgrader", {}).get("solution")]
@@ -84,7 +85,7 @@ NOTEBOOKS = sorted(CATALOGUE)
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_wrong_answers_stop_at_their_check(name):
     path = ROOT / "solutions" / f"{name}.ipynb"
-    nb = json.loads(path.read_text())
+    nb = read_notebook(path)
     by_exercise: dict[str, list[tuple[Mutation, bool]]] = {}   # (wrong answer, stopped only by the hidden tests?)
     for m in CATALOGUE[name]:
         by_exercise.setdefault(m.exercise, []).append((m, False))
@@ -170,7 +171,7 @@ def switch_of(source: str, label: str) -> tuple[str, str] | None:
 def test_every_exercise_has_its_switch(path):
     """The switch is the exercise cell's last two lines, for its own label, with a course version."""
     from course_utils.exercise import COURSE_VERSIONS
-    nb = json.loads(path.read_text())
+    nb = read_notebook(path)
     bad = []
     for c in nb["cells"]:
         if c["cell_type"] != "code" or not c.get("metadata", {}).get("nbgrader", {}).get("solution"):

@@ -142,7 +142,7 @@ def test_unchanged_notebooks_are_not_executed_again(student_site, tmp_path):
     assert all(": cached" in line for line in again), again
 
 
-def test_cache_key_follows_the_notebook_the_profile_and_the_library(tmp_path):
+def test_cache_key_follows_the_notebook_the_profile_the_mirror_and_the_library(tmp_path, monkeypatch):
     (tmp_path / "course_utils").mkdir()
     lib = tmp_path / "course_utils" / "x.py"
     lib.write_text("a = 1\n")
@@ -151,11 +151,15 @@ def test_cache_key_follows_the_notebook_the_profile_and_the_library(tmp_path):
     key = site.cache_key(nb, "ci", tmp_path)
     assert site.cache_key(nb, "ci", tmp_path) == key
     assert site.cache_key(nb, "cpu", tmp_path) != key
-    (tmp_path / "course_utils" / "site.py").write_text("# the builder itself: no re-execution\n")
+    (tmp_path / "course_tools").mkdir()
+    (tmp_path / "course_tools" / "site.py").write_text("# the tools: no re-execution\n")
     assert site.cache_key(nb, "ci", tmp_path) == key
     lib.write_text("a = 2\n")
     assert site.cache_key(nb, "ci", tmp_path) != key
     nb.write_text('{"cells": []}')
+    assert site.cache_key(nb, "ci", tmp_path) != key
+    key = site.cache_key(nb, "ci", tmp_path)
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(tmp_path / "another-mirror"))
     assert site.cache_key(nb, "ci", tmp_path) != key
 
 
@@ -173,24 +177,33 @@ def test_student_page_takes_outputs_by_cell_id():
     assert student["cells"][0]["outputs"] == []                     # the input is not changed
 
 
-def test_an_execution_is_cached_and_remembered_for_nbval(tmp_path):
-    """A notebook executed for the site is cached (not run again) and counts as executed in this
-    process (conftest then spares nbval a second run) until it changes."""
+def test_an_execution_is_cached_and_its_data_records_replayed(tmp_path, monkeypatch):
+    """A notebook executed for the site is cached (not run again until it changes), and the data
+    it used reaches the test run's data log (conftest checks it) whether it ran now or was cached:
+    one execution serves the site and the notebook check (tests/test_notebooks.py)."""
     import nbformat
 
     (tmp_path / "solutions").mkdir()
     (tmp_path / "course_utils").mkdir()
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os\nprint(os.environ['COURSE_PROFILE'])")])
+    data_log = tmp_path / "data.jsonl"
+    monkeypatch.setenv("COURSE_DATA_LOG", str(data_log))
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os\nfrom course_utils.data import record_data_source\n"
+        "record_data_source('Set5', True, 'a test')\nprint(os.environ['COURSE_PROFILE'])")])
     path = tmp_path / "solutions" / "99_tiny.ipynb"
     nbformat.write(nb, path)
     log = []
     out = site.execute(["99_tiny"], "ci", root=tmp_path, cache=tmp_path / "cache", log=log.append)
     ran = nbformat.read(out["99_tiny"], as_version=4)
     assert ran.cells[0].outputs[0]["text"].strip() == "ci"
-    assert "executed" in log[0] and site.executed_here(path, "ci", tmp_path)
-    assert not site.executed_here(path, "cpu", tmp_path)
+    assert "executed" in log[0]
+    records = [json.loads(line) for line in data_log.read_text().splitlines()]
+    assert records == [{"notebook": "99_tiny.ipynb", "dataset": "Set5", "real": True, "source": "a test"}]
+    data_log.unlink()
     site.execute(["99_tiny"], "ci", root=tmp_path, cache=tmp_path / "cache", log=log.append)
     assert "cached" in log[-1]
+    assert [json.loads(line) for line in data_log.read_text().splitlines()] == records
     nb.cells[0].source += "\n1"
     nbformat.write(nb, path)
-    assert not site.executed_here(path, "ci", tmp_path)
+    site.execute(["99_tiny"], "ci", root=tmp_path, cache=tmp_path / "cache", log=log.append)
+    assert "executed" in log[-1]
