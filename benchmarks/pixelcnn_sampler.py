@@ -67,8 +67,8 @@ def main(argv=None) -> int:
     size = FACES["size"]
     print(f"model: {label}; {size}x{size} from {size // s}x{size // s}, K = {K}, T = {args.temperature}, "
           f"torch {torch.__version__}, 1 thread")
-    print(f"| batch | naive (s) | cached (s) | speed-up | identical samples | max logit difference |")
-    print(f"|---:|---:|---:|---:|:---:|---:|")
+    print("| batch | naive (s) | cached (s) | speed-up | identical samples | max logit difference |")
+    print("|---:|---:|---:|---:|:---:|---:|")
     for n in args.batch:
         lr = torch.rand(n, 1, size // s, size // s, generator=torch.Generator().manual_seed(args.seed))
         t0 = time.perf_counter()

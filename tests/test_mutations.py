@@ -12,7 +12,6 @@ is set.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
