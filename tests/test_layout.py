@@ -152,8 +152,9 @@ def test_fresh_non_editable_install_loads_and_evaluates_a_shipped_checkpoint(tmp
     for package in ("course_utils", "course_tools", "checkpoints"):
         shutil.copytree(ROOT / package, src / package, ignore=shutil.ignore_patterns("__pycache__"))
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True,
-                   timeout=300, capture_output=True)
+    # without its own pip (ensurepip is slow): this environment's pip installs into it (--python)
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
+                   check=True, timeout=300, capture_output=True)
     py = venv / "bin" / "python"
     # the new environment sees this one's packages (torch, setuptools: nothing is downloaded)
     # after its own; the course itself is installed into it
@@ -162,7 +163,7 @@ def test_fresh_non_editable_install_loads_and_evaluates_a_shipped_checkpoint(tmp
     (site / "zz_test_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     clean = {k: v for k, v in os.environ.items()
              if k not in ("PYTHONPATH", "COURSE_CHECKPOINT_DIR", "COURSE_DATA_DIR", "VIRTUAL_ENV")}
-    r = subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+    r = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps", "--no-index",
                         "--no-build-isolation", str(src)], capture_output=True, text=True,
                        timeout=600, env=clean, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
