@@ -222,3 +222,48 @@ def test_training_crops_are_reproducible_and_resume_where_they_stopped():
     c = crops(images, 32, 3, seed=99)
     c.load_state_dict(state)
     assert torch.equal(next(c), second) and not torch.equal(second, first)
+
+
+def _ship_test_style(folder):
+    name = record_name(style_names()[0])
+    save_checkpoint(folder / f"{name}.pt", _net().state_dict(), name=name,
+                    meta={"steps": 3, "features": "features: test"}, half=True)
+
+
+def test_cli_a_tiny_photo_is_a_clear_error(tmp_path):
+    _ship_test_style(tmp_path)
+    save_image(torch.rand(1, 3, 4, 4), tmp_path / "in.png")
+    out = _cli("--style", style_names()[0], str(tmp_path / "in.png"), str(tmp_path / "out.png"),
+               "--checkpoints", str(tmp_path))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "in.png" in out.stderr and "4x4 px" in out.stderr and "at least 8 px" in out.stderr
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_cli_a_large_photo_is_downscaled_with_a_message(tmp_path, monkeypatch, capsys):
+    """A 12 MP photo (4000x3000) would need several GB: it is stylised at --max-pixels instead."""
+    from course_utils import stylize as st
+    from course_utils.images import load_image
+    _ship_test_style(tmp_path)
+    seen = []
+    real = st.stylize
+    monkeypatch.setattr("course_utils.images.load_image", lambda path, mode: torch.rand(1, 3, 3000, 4000))
+    monkeypatch.setattr(st, "stylize", lambda net, photo: seen.append(photo.shape) or real(net, photo),
+                        raising=True)
+    assert st.main(["--style", style_names()[0], "big.jpg", str(tmp_path / "out.png"),
+                    "--checkpoints", str(tmp_path), "--max-pixels", "12000"]) == 0
+    assert seen[0][-2] * seen[0][-1] <= 12000 and abs(seen[0][-1] / seen[0][-2] - 4 / 3) < 0.05
+    assert "big.jpg is 4000x3000 px; stylising a copy downscaled" in capsys.readouterr().err
+    assert load_image(tmp_path / "out.png").shape[-2:] == seen[0][-2:]
+
+
+def test_cli_unreadable_checkpoint_folder_is_named(tmp_path, monkeypatch, capsys):
+    from course_utils import stylize as st
+    save_image(torch.rand(1, 3, 16, 16), tmp_path / "in.png")
+
+    def denied(style, folder=None):
+        raise PermissionError(13, "Permission denied", str(folder))
+    monkeypatch.setattr(st, "load_style", denied)
+    assert st.main(["--style", style_names()[0], str(tmp_path / "in.png"), str(tmp_path / "out.png"),
+                    "--checkpoints", str(tmp_path / "locked")]) == 2
+    assert f"{tmp_path / 'locked'}: cannot read it (Permission denied)" in capsys.readouterr().err
