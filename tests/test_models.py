@@ -259,7 +259,7 @@ def _train_sr(tmp_path, *args):
            "COURSE_DATA_MIRROR": str(TRAIN_MIRROR)}
     out = subprocess.run([sys.executable, str(ROOT / "data_scripts" / "train_sr.py"), "srcnn-x3",
                           "--init", "srcnn-x3", "--out", str(tmp_path), "--val-every", "100",
-                          "--ckpt-every", "1", "--batch", "4", *args],
+                          "--ckpt-every", "1", "--batch", "4", "--ship", *args],
                          capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     return load_checkpoint(tmp_path / "srcnn-x3.pt", name="srcnn-x3")
