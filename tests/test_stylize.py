@@ -267,3 +267,95 @@ def test_cli_unreadable_checkpoint_folder_is_named(tmp_path, monkeypatch, capsys
     assert st.main(["--style", style_names()[0], str(tmp_path / "in.png"), str(tmp_path / "out.png"),
                     "--checkpoints", str(tmp_path / "locked")]) == 2
     assert f"{tmp_path / 'locked'}: cannot read it (Permission denied)" in capsys.readouterr().err
+
+
+# ---- data_scripts/train_johnson.py: interruptions, resumes, bad input ----------------------------
+import os  # noqa: E402
+
+JOHNSON_MIRROR = Path(os.environ.get("COURSE_DATA_MIRROR") or ROOT.parent / "shared" / "datasets")
+needs_mirror = pytest.mark.skipif(not (JOHNSON_MIRROR / "T91").is_dir()
+                                  or not (JOHNSON_MIRROR / "styles").is_dir(),
+                                  reason="no local data mirror with T91 and styles")
+
+
+def _johnson(tmp_path, monkeypatch):
+    import importlib.util
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(JOHNSON_MIRROR))
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # the script's choice, not the suite's
+    spec = importlib.util.spec_from_file_location("train_johnson", ROOT / "data_scripts" / "train_johnson.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    style = style_names()[0]
+    shipped = tmp_path / "shipped"
+    shipped.mkdir(exist_ok=True)
+    args = ["--style", style, "--size", "32", "--batch", "1", "--style-size", "32", "--features",
+            "random", "--n-val", "1", "--val-every", "50", "--ckpt-every", "1",
+            "--runs-dir", str(tmp_path / "runs"), "--out", str(shipped)]
+    return mod, args, shipped / f"{record_name(style)}.pt"
+
+
+@needs_mirror
+def test_train_johnson_ctrl_c_ships_nothing_and_the_stopped_run_ships_only_on_request(
+        tmp_path, monkeypatch, capsys):
+    mod, args, shipped = _johnson(tmp_path, monkeypatch)
+    calls, real = [], mod.objective
+
+    def interrupted_at_the_second_step(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt   # Ctrl-C during step 2
+        return real(*a, **k)
+    monkeypatch.setattr(mod, "objective", interrupted_at_the_second_step)
+    assert mod.main(args + ["--steps", "3", "--ship"]) == 1
+    assert not shipped.exists()                                   # no half-trained network shipped
+    assert "stopped at step 1 of 3 (Ctrl-C)" in capsys.readouterr().out
+    monkeypatch.setattr(mod, "objective", real)
+    # shipping the stopped run as it is (before any validation: no KeyError 'val_gatys')
+    assert mod.main(args + ["--steps", "3", "--ship-partial", "--until", "now"]) == 0
+    ck = load_checkpoint_(shipped)
+    assert ck["meta"]["steps"] == 1 and ck["meta"]["val_curve"] == [] and "stopped early" in ck["meta"]["note"]
+    assert ck["meta"]["threads"] == torch.get_num_threads()
+
+
+@needs_mirror
+def test_train_johnson_another_lr_starts_its_own_run_instead_of_resuming(tmp_path, monkeypatch, capsys):
+    mod, args, shipped = _johnson(tmp_path, monkeypatch)
+    assert mod.main(args + ["--steps", "1"]) == 0
+    assert not shipped.exists()                                   # no --ship: checkpoints untouched
+    capsys.readouterr()
+    assert mod.main(args + ["--steps", "1", "--lr", "1e-3", "--ship"]) == 0
+    out = capsys.readouterr().out
+    assert "a new run" in out and "not resuming johnson-" in out and "resuming from" not in out
+    ck = load_checkpoint_(shipped)
+    assert ck["meta"]["lr"] == 1e-3 and ck["meta"]["steps"] == 1   # all its steps at that rate
+    assert len(list((tmp_path / "runs").glob("johnson-*/work.pt"))) == 2
+
+
+@pytest.mark.parametrize("bad", [["--val-every", "0"], ["--threads", "0"], ["--batch", "0"],
+                                 ["--lr", "0"], ["--size", "4"], ["--steps", "x"]])
+def test_train_johnson_bad_arguments_exit_2_with_one_line(tmp_path, monkeypatch, capsys, bad):
+    mod, args, shipped = _johnson(tmp_path, monkeypatch)
+    with pytest.raises(SystemExit) as e:
+        raise SystemExit(mod.main(args + bad))
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: " in err.strip().splitlines()[-1] and "Traceback" not in err
+
+
+def test_train_johnson_missing_t91_is_one_line(tmp_path, monkeypatch, capsys):
+    mod, args, shipped = _johnson(tmp_path, monkeypatch)
+    empty = tmp_path / "empty_mirror"
+    (empty / "styles").mkdir(parents=True)
+    if (JOHNSON_MIRROR / "styles").is_dir():
+        for f in (JOHNSON_MIRROR / "styles").iterdir():
+            (empty / "styles" / f.name).symlink_to(f)
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(empty))
+    assert mod.main(args + ["--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "T91" in err and "Traceback" not in err
+
+
+def load_checkpoint_(path):
+    from course_utils.checkpoints import load_checkpoint
+    return load_checkpoint(path)
