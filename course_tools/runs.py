@@ -26,13 +26,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 __all__ = ["RunError", "run_id", "deadline_step", "until_timestamp", "positive_int",
            "nonnegative_int", "positive_float", "add_common_arguments", "Run", "ship_problems",
@@ -86,7 +87,7 @@ def _number(kind, minimum, what):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if value < minimum or value != value:
+        if value < minimum or (isinstance(value, float) and math.isnan(value)):
             raise argparse.ArgumentTypeError(f"{text!r}: must be {what}")
         return value
     parse.__name__ = what
