@@ -10,11 +10,17 @@ to nbgrader without rewriting anything:
 * a solution cell (nbgrader metadata ``solution: true``) without markers is replaced as a whole;
 * a block between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` is removed;
 * outputs and execution counts are cleared; each cell keeps its stable ``id`` and its nbgrader
-  metadata (``grade_id``, ``points``, ...) and loses the rest of its metadata.
+  metadata (``grade_id``, ``points``, ...) and loses the rest of its metadata;
+* the notebook keeps only ``kernelspec`` and ``language_info`` of its metadata (saved widget
+  state and anything else an editor stored there is stripped: it can hold a run's answers);
+* a cell keeps only the image attachments its student source still shows (``attachment:NAME``):
+  the images of a model answer go with the answer.
 
 The release refuses (exit 2, nothing written) what nbgrader would refuse or might read differently:
 a marker spelled another way (``###BEGIN SOLUTION``, ``## BEGIN SOLUTION``, ``### begin solution``,
-``# BEGIN HIDDEN TEST``; nbgrader versions differ on these, so an answer could reach students), a
+``# BEGIN HIDDEN TEST``, ``### BEGIN SOLUTIONS``, or with a zero-width space, a no-break space or
+a Cyrillic/Greek/full-width letter in it; nbgrader versions differ on these, so an answer could
+reach students), in any cell, a
 solution region outside a ``solution`` cell, hidden tests outside a ``grade`` cell, nested or
 unclosed regions.
 
@@ -27,6 +33,7 @@ import argparse
 import json
 import re
 import sys
+import unicodedata
 from pathlib import Path
 
 from ._paths import repo_root
@@ -41,8 +48,12 @@ MARKERS = {
     "### END HIDDEN TESTS": ("hidden", "end"),
 }
 # anything a reader (or some nbgrader version) could take for a marker
-MARKER_LIKE = re.compile(r"\b(begin|end)[\s_-]*(solution|hidden[\s_-]*tests?)\b", re.IGNORECASE)
+MARKER_LIKE = re.compile(r"\b(begin|end)[\s_-]*(solutions?|hidden[\s_-]*tests?)\b", re.IGNORECASE)
 TEXT_STUB = "YOUR ANSWER HERE"
+# letters of other scripts that look like the Latin letters of the markers
+CONFUSABLE = str.maketrans("АВСЕНІЈКМНОРЅТХаеіјорсѕухΑΒΕΗΙΚΜΝΟΡΤΧΥΖιοτνı",
+                           "ABCEHIJKMHOPSTXaeijopcsyxABEHIKMNOPTXYZiotvi")
+NOTEBOOK_METADATA = ("kernelspec", "language_info")  # what a student notebook keeps
 
 
 class ReleaseError(ValueError):
@@ -62,12 +73,21 @@ def code_stub(indent: str, label: str = "") -> list[str]:
             f'{indent}raise YourTurn("{label}")\n']
 
 
+def skeleton(text: str) -> str:
+    """``text`` as a reader sees it: compatibility forms folded (NFKC: full-width letters,
+    no-break spaces), invisible format characters (zero-width space, joiners, BOM) removed and
+    Cyrillic/Greek look-alikes of Latin letters replaced by those letters."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    return text.translate(CONFUSABLE)
+
+
 def _marker(line: str, where: str, number: int) -> tuple[str, str] | None:
     """The (region, begin/end) of a marker line, None for an ordinary line; refuse look-alikes."""
     s = line.strip()
     if s in MARKERS:
         return MARKERS[s]
-    m = MARKER_LIKE.search(line)
+    m = MARKER_LIKE.search(skeleton(line))
     if m:
         region = "SOLUTION" if m.group(2).lower() == "solution" else "HIDDEN TESTS"
         raise ReleaseError(
@@ -129,6 +149,12 @@ def _release_cell(cell: dict, where: str) -> None:
         new = "".join(code_stub("", label)).rstrip("\n") if cell["cell_type"] == "code" else TEXT_STUB
     cell["source"] = new
     cell["metadata"] = {"nbgrader": grading} if grading else {}
+    if "attachments" in cell:  # keep only the images the student version still shows
+        kept = {k: v for k, v in (cell["attachments"] or {}).items() if f"attachment:{k}" in new}
+        if kept:
+            cell["attachments"] = kept
+        else:
+            del cell["attachments"]
     if cell["cell_type"] == "code":
         cell["outputs"] = []
         cell["execution_count"] = None
@@ -139,6 +165,7 @@ def release_notebook(nb: dict, name: str = "notebook") -> dict:
     out = json.loads(json.dumps(nb))
     for i, cell in enumerate(out["cells"]):
         _release_cell(cell, f"{name} cell {i} (id {cell.get('id', '?')})")
+    out["metadata"] = {k: v for k, v in out.get("metadata", {}).items() if k in NOTEBOOK_METADATA}
     out["nbformat"], out["nbformat_minor"] = 4, 5
     return out
 
@@ -152,7 +179,17 @@ def release(src_dir: Path, dst_dir: Path, check: bool = False) -> list[str]:
 
     Every notebook is released in memory first: if one is refused, nothing is written.
     """
-    sources = sorted(Path(src_dir).glob("*.ipynb"))
+    if not Path(src_dir).is_dir():
+        raise ReleaseError(f"{src_dir}: no such folder; --src names the folder of the solution "
+                           "notebooks (default solutions/)")
+    try:
+        sources = sorted(Path(src_dir).glob("*.ipynb"))
+    except PermissionError as e:
+        raise ReleaseError(f"{src_dir}: cannot list it ({e.strerror or e}); give yourself read "
+                           "permission (chmod u+rx)") from None
+    if not sources:
+        raise ReleaseError(f"{src_dir}: no *.ipynb in it; --src names the folder of the solution "
+                           "notebooks (default solutions/)")
     texts = {}
     for p in sources:
         try:

@@ -174,11 +174,24 @@ def _title(nb: dict, stem: str) -> str:
     return stem
 
 
+BOOK_MARKER = ".made-by-course-site"  # in every book folder this module writes (and may delete)
+
+
+def _check_book_dir(src: Path) -> None:
+    """Refuse to replace a folder ``src`` this module did not write (no marker file in it)."""
+    if src.exists() and not (src / BOOK_MARKER).is_file() and (not src.is_dir() or any(src.iterdir())):
+        raise ValueError(f"{src} exists and was not written by the site build (no {BOOK_MARKER} "
+                         "in it); it would be deleted: choose another --out, or move it away")
+
+
 def _write_book(src: Path, audience: str, profile: str, executed: dict[str, Path], root: Path) -> None:
     """The Jupyter Book source folder: config, table of contents, home page, pages."""
+    _check_book_dir(src)
     if src.exists():
         shutil.rmtree(src)
     src.mkdir(parents=True)
+    (src / BOOK_MARKER).write_text("written by python -m course_utils.site; deleted and rewritten "
+                                   "by each build\n", encoding="utf-8")
     seconds, titles = {}, {}
     for stem, path in executed.items():
         ran = json.loads(path.read_text(encoding="utf-8"))
@@ -226,7 +239,15 @@ def build(audience: str = "students", profile: str = "ci", out: Path | None = No
     if audience not in AUDIENCES:
         raise ValueError(f"audience {audience!r}: use one of {', '.join(AUDIENCES)}")
     out = out or BUILD / "site" / audience
-    stems = stems or notebook_stems(root)
+    if stems is not None and not stems:
+        raise ValueError("--notebooks names no notebook: give at least one (e.g. 03_interpolation), "
+                         "or leave --notebooks out to build them all")
+    stems = notebook_stems(root) if stems is None else stems
+    unknown = [s for s in stems if not (root / "solutions" / f"{s}.ipynb").is_file()]
+    if unknown:
+        raise ValueError(f"no solutions/{unknown[0]}.ipynb; --notebooks takes names like "
+                         f"{', '.join(notebook_stems(root)[:2])}")
+    _check_book_dir(out / "book")  # before minutes of execution
     t0 = time.time()
     log(f"executing {len(stems)} notebooks ({profile} profile, cache {BUILD / 'site-cache' / profile})")
     executed = execute(stems, profile, root, jobs=jobs, timeout=timeout, log=log)
@@ -262,7 +283,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             build(audience, args.profile, out, jobs=args.jobs, timeout=args.timeout,
                   stems=args.notebooks)
-        except (RuntimeError, ValueError) as e:
+        except ValueError as e:   # bad input: nothing was built
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        except RuntimeError as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
     return 0

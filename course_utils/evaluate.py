@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -345,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error("scales must be positive integers")
     if args.samples < 1:
         p.error("--samples must be at least 1")
+    if args.temperature is not None and not REGISTRY.get(args.method, {}).get("stochastic", False):
+        p.error(f"--temperature: {args.method} is deterministic (it draws no samples); "
+                "leave --temperature out, or choose a stochastic method")
     options = {"temperature": args.temperature} if args.temperature is not None else None
     results = []
     try:
@@ -355,8 +359,20 @@ def main(argv: list[str] | None = None) -> int:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps([{k: v for k, v in r.items() if k != "per_image"} for r in results]))
+    except PermissionError as e:
+        print(f"error: {e.filename or 'a file'}: cannot read it ({e.strerror or e}); give "
+              "yourself read permission (chmod u+r, or u+rx for a folder)", file=sys.stderr)
+        return 2
+    if args.json:  # strict JSON: an infinite PSNR (output == HR, e.g. x1) is null with a note
+        rows = []
+        for r in results:
+            row = {k: v for k, v in r.items() if k != "per_image"}
+            if not math.isfinite(row["psnr"]):
+                row["psnr"] = None
+                row["note"] = ("PSNR is infinite: the output equals the HR image (MSE 0), as at "
+                               "--scale 1 where there is nothing to super-resolve")
+            rows.append(row)
+        print(json.dumps(rows, allow_nan=False))
     else:
         print(format_table(results))
         if args.per_image:

@@ -159,9 +159,30 @@ def load_style(style: str, checkpoint_dir=None, device="cpu") -> tuple[Transform
     return load_shipped(record_name(style), checkpoint_dir, device)
 
 
+MIN_SIDE = 8              # px: the network's 9x9 reflection padding needs more than 4
+MAX_PIXELS = 2_000_000    # the command line's default: a larger photo is downscaled first
+
+
+def fit_size(photo: torch.Tensor, max_pixels: int = MAX_PIXELS) -> torch.Tensor:
+    """``photo`` (N, C, H, W) in [0, 1], downscaled (antialiased bilinear, aspect kept) to at most
+    ``max_pixels`` pixels; unchanged when it is already that small. Raises ``ValueError`` for a
+    photo under ``MIN_SIDE`` px on a side."""
+    h, w = photo.shape[-2:]
+    if min(h, w) < MIN_SIDE:
+        raise ValueError(f"the photo is {w}x{h} px; the network needs at least {MIN_SIDE} px on "
+                         "each side")
+    if h * w <= max_pixels:
+        return photo
+    f = (max_pixels / (h * w)) ** 0.5
+    size = (max(MIN_SIDE, int(h * f)), max(MIN_SIDE, int(w * f)))
+    return F.interpolate(photo.float(), size=size, mode="bilinear", antialias=True,
+                         align_corners=False).clamp(0, 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m course_utils.stylize --style NAME IN OUT``; returns the exit status
-    (0 done, 2 bad input: unknown style, unreadable image, unwritable output)."""
+    (0 done, 2 bad input: unknown style, unreadable image or folder, a photo too small,
+    unwritable output). A photo over ``--max-pixels`` is downscaled first, with a message."""
     from .checkpoints import CheckpointError
     from .images import ImageError, load_image, save_image
     p = argparse.ArgumentParser(prog="python -m course_utils.stylize",
@@ -173,7 +194,12 @@ def main(argv: list[str] | None = None) -> int:
                    "course's checkpoints/)")
     p.add_argument("input", nargs="?", help="the photo to stylise (PNG, JPEG, ...)")
     p.add_argument("output", nargs="?", help="where to write the result (.png recommended)")
+    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
+                   help=f"downscale larger photos to this many pixels first (default {MAX_PIXELS:,}; "
+                   "memory grows with the photo: about 1 GB per 2 million pixels)")
     a = p.parse_args(argv)
+    if a.max_pixels < MIN_SIDE * MIN_SIDE:
+        p.error(f"--max-pixels must be at least {MIN_SIDE * MIN_SIDE}")
     if a.list:
         for s in style_names():
             print(s)
@@ -189,14 +215,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         photo = load_image(a.input, "rgb")
-    except ImageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    try:
         net, meta = load_style(a.style, a.checkpoints)
-    except CheckpointError as e:
+        shape = tuple(photo.shape[-2:])
+        photo = fit_size(photo, a.max_pixels)
+    except (ImageError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except ValueError as e:
+        print(f"error: {a.input}: {e}", file=sys.stderr)
+        return 2
+    except PermissionError as e:
+        print(f"error: {e.filename or a.input}: cannot read it ({e.strerror or e}); give yourself "
+              "read permission (chmod u+r, or u+rx for a folder)", file=sys.stderr)
+        return 2
+    if tuple(photo.shape[-2:]) != shape:
+        print(f"note: {a.input} is {shape[1]}x{shape[0]} px; stylising a copy downscaled to "
+              f"{photo.shape[-1]}x{photo.shape[-2]} (--max-pixels {a.max_pixels}; raise it if "
+              "you have the memory)", file=sys.stderr)
     out = stylize(net, photo)
     try:
         save_image(out.cpu(), a.output)

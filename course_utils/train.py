@@ -15,12 +15,10 @@ history so far is returned. ``fit(model, loss_fn, loader, steps)`` is ``train_lo
 """
 from __future__ import annotations
 
-import hashlib
 import signal
 import threading
 import time
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -33,8 +31,7 @@ from .checkpoints import CheckpointError, load_checkpoint, load_weights, save_ch
 from .plots import LivePlot
 
 __all__ = ["cycle", "to_device", "clip_adjustable_", "supervised_step", "d_loss", "g_loss_minimax",
-           "g_loss_nonsat", "gan_step", "train_loop", "fit", "train_or_load", "RandomBatches",
-           "run_id", "deadline_step", "until_timestamp"]
+           "g_loss_nonsat", "gan_step", "train_loop", "fit", "train_or_load", "RandomBatches"]
 
 
 def cycle(loader: Iterable):
@@ -484,33 +481,3 @@ def train_or_load(name: str, model: nn.Module, train_fn: Callable[[nn.Module], d
     save_checkpoint(cached, model.state_dict(), name=name, meta=meta, extra={"history": hist})
     return model.eval(), {"source": f"trained here ({cfg.profile} profile)", "meta": meta,
                           "history": hist}
-
-
-# --- for the training scripts of data_scripts/: resumable runs with a deadline ---
-
-def run_id(settings: list) -> str:
-    """A short fingerprint of a training script's settings: it names the work file, so the same
-    command resumes its own run and another command starts afresh."""
-    return hashlib.sha256(repr(settings).encode()).hexdigest()[:10]
-
-
-def deadline_step(step, until: float | None):
-    """``step`` that raises KeyboardInterrupt *before* updating anything once ``until`` (epoch
-    seconds) has passed: train_loop then saves its work file and returns (interrupted)."""
-    def wrapped(batch):
-        if until is not None and time.time() >= until:
-            raise KeyboardInterrupt
-        return step(batch)
-    return wrapped
-
-
-def until_timestamp(hhmm: str | None, now: datetime | None = None) -> float | None:
-    """Epoch seconds of today's ``HH:MM`` UTC (None stays None); a clear error for bad input."""
-    if hhmm is None:
-        return None
-    try:
-        hh, mm = map(int, hhmm.split(":"))
-        now = now or datetime.now(timezone.utc)
-        return now.replace(hour=hh, minute=mm, second=0, microsecond=0).timestamp()
-    except ValueError:
-        raise SystemExit(f"--until {hhmm!r}: give a UTC time as HH:MM, e.g. --until 15:20") from None

@@ -20,27 +20,32 @@ Features: ``--features auto`` uses ImageNet VGG-19 when its weights are cached, 
 fallback (random multi-scale filters); the checkpoint's meta records which (``features``), and
 notebook 10 labels every figure with it.
 
-Resumable: the work file ``data/checkpoints/train_johnson_STYLE.pt`` is written every
-``--ckpt-every`` steps and picked up by the same command (with a larger ``--steps`` to continue).
-``--ship`` (default on) writes the float16 checkpoint with its sha256 and the command, steps, wall
-time and held-out objective in its meta; ``--ship-partial`` ships whatever the work file holds
-(labelled with its step count) without training.
+The run skeleton is ``course_tools.runs``: the run folder ``DATA/runs/johnson-STYLE_RUNID/`` holds
+the work file (every ``--ckpt-every`` steps), picked up by the same command, also with a larger
+``--steps`` to continue (the learning rate is constant, so the step count is not part of RUNID).
+Every other setting is: another ``--lr`` (or crop size, weights, features, seed, ...) starts a new
+run in its own folder and says so, instead of resuming a run trained with other settings while
+recording the new ones. The result (float16, meta: command, steps, wall time, threads, features,
+held-out objective) is written into the run folder; only ``--ship`` replaces the shipped
+``checkpoints/johnson-STYLE.pt`` after its checks. Ctrl-C never ships; ``--ship-partial`` ships a
+run stopped by ``--until`` (``--ship-partial --until now`` ships the run's work file as it is,
+labelled with its step count, without training).
 """
 import argparse
 import math
 import os
-import shlex
 import sys
 import time
 
 import torch
-import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import course_utils  # noqa: E402
+from course_tools.runs import (Run, RunError, add_common_arguments, deadline_step, finish,  # noqa: E402
+                               guarded, nonnegative_int, positive_float, positive_int, stop_early,
+                               stopped_how, until_timestamp)
 from course_utils import data  # noqa: E402
-from course_utils.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
 from course_utils.features import GATYS_CONTENT, load_features  # noqa: E402
 from course_utils.images import load_builtin  # noqa: E402
 from course_utils.stylize import (LAYERS, SMALL, RandomCrops, TransformNet, objective,  # noqa: E402
@@ -61,47 +66,43 @@ def content_images(cfg, n_val: int, seed: int):
 
 
 def main(argv=None) -> int:
+    return guarded(_main, argv)
+
+
+def _main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--style", required=True, help="a painting of the styles dataset, e.g. starry_night")
-    p.add_argument("--steps", type=int, default=400)
-    p.add_argument("--size", type=int, default=128, help="training crop side (px)")
-    p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--style-size", type=int, default=256, help="side of the style target (px)")
-    p.add_argument("--widths", type=int, nargs=3, default=list(SMALL["widths"]))
-    p.add_argument("--blocks", type=int, default=SMALL["blocks"])
+    p.add_argument("--steps", type=nonnegative_int, default=400)
+    p.add_argument("--size", type=positive_int, default=128, help="training crop side (px, >= 16)")
+    p.add_argument("--batch", type=positive_int, default=4)
+    p.add_argument("--style-size", type=positive_int, default=256, help="side of the style target (px)")
+    p.add_argument("--widths", type=positive_int, nargs=3, default=list(SMALL["widths"]))
+    p.add_argument("--blocks", type=nonnegative_int, default=SMALL["blocks"])
     p.add_argument("--upsample", choices=("resize", "transposed"), default="resize")
     p.add_argument("--alpha", type=float, default=1.0)
     p.add_argument("--beta", type=float, default=1.0)
     p.add_argument("--gamma", type=float, default=0.1)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--lr", type=positive_float, default=2e-3)
     p.add_argument("--features", choices=("auto", "imagenet", "random"), default="auto")
-    p.add_argument("--n-val", type=int, default=4, help="T91 images held out for validation")
-    p.add_argument("--val-every", type=int, default=50)
-    p.add_argument("--ckpt-every", type=int, default=25)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", default=None, help="default checkpoints/johnson-STYLE.pt")
-    p.add_argument("--no-ship", action="store_true", help="train only (keep the work file)")
-    p.add_argument("--ship-partial", action="store_true",
-                   help="ship the work file's current state (labelled with its steps), no training")
+    p.add_argument("--n-val", type=positive_int, default=4, help="T91 images held out for validation")
+    add_common_arguments(p, ckpt_every=25, val_every=50)
+    p.add_argument("--no-ship", action="store_true", help=argparse.SUPPRESS)  # the default now
     args = p.parse_args(argv)
+    if args.size < 16 or args.style_size < 16:
+        p.error("--size and --style-size must be at least 16 px")
+    if min(args.alpha, args.beta, args.gamma) < 0:
+        p.error("--alpha, --beta and --gamma must be >= 0")
+    until = until_timestamp(args.until)
     cfg = course_utils.setup(profile="cpu", seed=args.seed)
     torch.set_num_threads(args.threads)
     name = record_name(args.style)
-    out = args.out or os.path.join(ROOT, "checkpoints", f"{name}.pt")
-    work = cfg.data_dir / "checkpoints" / f"train_johnson_{args.style}.pt"
 
     paintings, painting_names, styles_source = data.get_images("styles", cfg, fallback=False)
     if args.style not in painting_names:
-        print(f"error: no painting {args.style!r} in {styles_source}; choose one of "
-              f"{', '.join(painting_names)}", file=sys.stderr)
-        return 2
+        raise RunError(f"no painting {args.style!r} in {styles_source}; choose one of "
+                       f"{', '.join(painting_names)}")
     y_s = square(paintings[painting_names.index(args.style)], args.style_size)
-    try:
-        train, train_names, val, val_names, source = content_images(cfg, args.n_val, args.seed)
-    except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    train, train_names, val, val_names, source = content_images(cfg, args.n_val, args.seed)
     print(f"content: {len(train)} training photos ({source} + built-in {', '.join(BUILTIN_CONTENT)}), "
           f"held out: {', '.join(val_names)}", flush=True)
     feats = load_features(LAYERS, source=args.features)
@@ -129,22 +130,22 @@ def main(argv=None) -> int:
         terms = objective(feats, net(val_x), val_x, grams_s, fc=val_fc, **w)
         return {"gatys": terms["gatys"].item(), "loss": terms["loss"].item()}
 
-    if not args.ship_partial:
-        print(f"work file {work} (run the same command again to resume)", flush=True)
-        t0 = time.time()
-        hist = train_loop(step, RandomCrops(train, args.size, args.batch, seed=args.seed), args.steps,
-                          models={"net": net}, optimizers={"adam": opt}, val_fn=val_fn,
-                          val_every=args.val_every, checkpoint=work, ckpt_every=args.ckpt_every,
-                          plot=False, desc=f"johnson {args.style}")
-        print(f"{hist['step'][-1] if hist['step'] else 0} steps, {time.time() - t0:.0f} s this run, "
-              f"{hist['seconds']:.0f} s in all", flush=True)
-        if args.no_ship:
-            return 0
-    else:
-        ck = load_checkpoint(work)
-        net.load_state_dict(ck["state_dict"])
-        hist = ck["extra"]["history"]
+    # every setting but --steps (constant learning rate: a larger --steps continues the run)
+    run = Run("train_johnson.py", name,
+              [args.size, args.batch, args.style_size, list(args.widths), args.blocks, args.upsample,
+               args.alpha, args.beta, args.gamma, args.lr, feats.source, args.n_val, args.seed],
+              cfg, argv, args.runs_dir)
+    t0 = time.time()
+    hist = train_loop(deadline_step(step, until),
+                      RandomCrops(train, args.size, args.batch, seed=args.seed), args.steps,
+                      models={"net": net}, optimizers={"adam": opt}, val_fn=val_fn,
+                      val_every=args.val_every, checkpoint=run.work, ckpt_every=args.ckpt_every,
+                      plot=False, desc=f"johnson {args.style}")
     steps = hist["step"][-1] if hist["step"] else 0
+    print(f"{steps} steps, {time.time() - t0:.0f} s this run, {hist['seconds']:.0f} s in all", flush=True)
+    stopped = stopped_how(hist, args.steps, until)
+    if stop_early(run, hist, args.steps, stopped, args.ship_partial):
+        return 1
     net.eval()
     with torch.no_grad():
         val_now = val_fn()
@@ -154,24 +155,25 @@ def main(argv=None) -> int:
     with torch.no_grad():
         mse = (net(val_x) - half_net(val_x)).pow(2).mean().item()
     half_psnr = 10 * math.log10(1 / mse) if mse > 0 else float("inf")
-    cmd_args = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--ship-partial"]
-    cmd = "nice -n 10 python data_scripts/train_johnson.py " + " ".join(shlex.quote(a) for a in cmd_args)
-    partial = steps < args.steps
-    meta = {"command": cmd, "steps": steps, "seconds": round(hist["seconds"], 1),
-            "style": args.style, "features": feats.source, "data": f"{source} + built-in",
-            "held_out": val_names, "size": args.size, "batch": args.batch,
-            "style_size": args.style_size, "widths": list(args.widths), "blocks": args.blocks,
-            "upsample": args.upsample, "alpha": args.alpha, "beta": args.beta, "gamma": args.gamma,
-            "lr": args.lr, "seed": args.seed, "threads": args.threads,
-            "val_gatys": round(val_now["gatys"], 5),
-            "val_curve": [[int(n), round(v, 5)] for n, v in zip(hist["val_step"], hist["val_gatys"])],
-            "float16_psnr_db": round(min(half_psnr, 999.0), 1),  # float32 vs float16 outputs
-            "note": f"{args.style}, {steps} steps{' (stopped early, of ' + str(args.steps) + ')' if partial else ''}, "
-                    f"{hist['seconds'] / 60:.0f} min on {args.threads} CPU thread(s) under load, "
-                    f"{feats.source}; held-out Gatys objective {val_now['gatys']:.3f}"}
-    sha = save_checkpoint(out, net.state_dict(), name=name, meta=meta, half=True)
-    print(f"saved {out} sha256 {sha}\n{meta}", flush=True)
-    return 0
+    meta = run.meta(steps, hist["seconds"])
+    meta["command"] = "nice -n 10 " + meta["command"]
+    threads = meta["threads"]
+    meta.update({
+        "style": args.style, "features": feats.source, "data": f"{source} + built-in",
+        "held_out": val_names, "size": args.size, "batch": args.batch,
+        "style_size": args.style_size, "widths": list(args.widths), "blocks": args.blocks,
+        "upsample": args.upsample, "alpha": args.alpha, "beta": args.beta, "gamma": args.gamma,
+        "lr": args.lr, "seed": args.seed,
+        "val_gatys": round(val_now["gatys"], 5),
+        # the validations made during training (none when the run stopped before the first)
+        "val_curve": [[int(n), round(v, 5)] for n, v in zip(hist["val_step"], hist.get("val_gatys", []))],
+        "float16_psnr_db": round(min(half_psnr, 999.0), 1),  # float32 vs float16 outputs
+        "note": f"{args.style}, {steps} steps{' (stopped early, of ' + str(args.steps) + ')' if stopped else ''}, "
+                f"{hist['seconds'] / 60:.0f} min on {threads} CPU thread{'s' if threads > 1 else ''} under load, "
+                f"{feats.source}; held-out Gatys objective {val_now['gatys']:.3f}"})
+    return finish(run, net.state_dict(), meta, steps=steps, planned=args.steps, stopped=stopped,
+                  ship=args.ship or args.ship_partial, ship_partial=args.ship_partial,
+                  out_dir=args.out or cfg.checkpoint_dir, half=True)
 
 
 if __name__ == "__main__":

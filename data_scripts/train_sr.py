@@ -7,21 +7,18 @@
         --deconv-lr 0.1 --batch 128          # the FSRCNN paper's optimiser: SGD, deconv rate / 10
 
 Training data: T91 (Y channel) with a few images held out for validation
-(``split_train_val``); Set5/Set14 are never used here. The run is resumable: a work file
-``data/checkpoints/train_NAME_RUNID.pt`` (weights, optimizer, history) is written every
-``--ckpt-every`` steps and picked up again by the same command; RUNID fingerprints the starting
-checkpoint and the settings, so a different command never resumes another run's work file. At
-the end the model alone is written to ``checkpoints/NAME.pt`` (+ ``.sha256``) with meta
-{command, steps, seconds, note, val_psnr}. Set COURSE_DATA_MIRROR=DIR to read T91 from a mirror
-folder.
+(``split_train_val``); Set5/Set14 are never used here. The run skeleton is
+``course_tools.runs``: the run lives in ``DATA/runs/NAME_RUNID/`` (work file every
+``--ckpt-every`` steps, picked up again by the same command; RUNID fingerprints the starting
+checkpoint and the settings, so a different command never resumes another run), the result is
+written there as ``NAME.pt`` with meta {command, steps, seconds, threads, note, val_psnr}, and
+only ``--ship`` replaces the shipped ``checkpoints/NAME.pt`` (after its checks). Set
+COURSE_DATA_MIRROR=DIR to read T91 from a mirror folder.
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
-import shlex
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -30,53 +27,50 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from course_tools.runs import (Run, add_common_arguments, deadline_step, finish, guarded,  # noqa: E402
+                               nonnegative_int, positive_float, positive_int, registry, run_id,
+                               stop_early, stopped_how, until_timestamp)
 from course_utils import setup  # noqa: E402
 from course_utils.checkpoints import load_checkpoint, load_weights  # noqa: E402
 from course_utils.data import SRPatches, get_images, split_train_val  # noqa: E402
+from course_utils.download import sha256sum  # noqa: E402
 from course_utils.evaluate import evaluate_images  # noqa: E402
-from course_utils.zoo import REGISTRY, build, run_model, save_shipped  # noqa: E402
+from course_utils.zoo import REGISTRY, build, run_model  # noqa: E402
 from course_utils.resize import imresize  # noqa: E402
-from course_utils.train import fit  # noqa: E402
-
-
-def run_id(name: str, init_sha256: str, settings: list) -> str:
-    """A short fingerprint of what a run computes (its model, starting checkpoint and settings).
-
-    It names the run's work file, so the same command resumes its own run, while another command
-    (another starting checkpoint, step count, learning rate, seed, ...) starts afresh instead of
-    picking up a finished run of the same model.
-    """
-    return hashlib.sha256(repr([name, init_sha256, *settings]).encode()).hexdigest()[:10]
-
+from course_utils.train import supervised_step, train_loop  # noqa: E402
 
 SR_MODELS = sorted(name for name, r in REGISTRY.items() if r.kind == "sr" and r.script == "data_scripts/train_sr.py")
+__all__ = ["main", "run_id", "deadline_step", "until_timestamp"]
 
 
 def main(argv=None) -> int:
+    return guarded(_main, argv)
+
+
+def _main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", choices=SR_MODELS)
-    p.add_argument("--steps", type=int, required=True, help="total optimizer steps")
-    p.add_argument("--batch", type=int)
-    p.add_argument("--patch", type=int, help="HR patch size (pixels)")
-    p.add_argument("--lr", type=float, help="Adam learning rate (cosine-annealed to 5%%)")
-    p.add_argument("--clip", type=float, help="gradient-norm clipping")
-    p.add_argument("--init", help="start from this shipped checkpoint: for fsrcnn-x2/x4 from "
+    p.add_argument("--steps", type=nonnegative_int, required=True, help="total optimizer steps")
+    p.add_argument("--batch", type=positive_int)
+    p.add_argument("--patch", type=positive_int, help="HR patch size (pixels)")
+    p.add_argument("--lr", type=positive_float, help="Adam learning rate (cosine-annealed to 5%%)")
+    p.add_argument("--clip", type=positive_float, help="gradient-norm clipping")
+    p.add_argument("--init", choices=SR_MODELS, help="start from this shipped checkpoint: for fsrcnn-x2/x4 from "
                    "fsrcnn-x3 only the deconvolution layer is trained (as in the paper); for the "
                    "same name (e.g. vdsr from vdsr) training continues with a fresh schedule")
-    p.add_argument("--rescale", type=float, nargs="+", metavar="F",
+    p.add_argument("--rescale", type=positive_float, nargs="+", metavar="F",
                    help="also train on copies of each training image shrunk by these factors "
                    "(MATLAB bicubic), the FSRCNN paper's scale augmentation, e.g. 0.9 0.8 0.7 0.6")
     p.add_argument("--sgd", type=float, metavar="MOMENTUM",
                    help="SGD with this momentum instead of Adam (the FSRCNN paper: SGD, momentum 0.9)")
-    p.add_argument("--deconv-lr", type=float, default=1.0, metavar="F",
+    p.add_argument("--deconv-lr", type=positive_float, default=1.0, metavar="F",
                    help="the deconvolution's learning rate is F times the others' (the FSRCNN paper: 0.1)")
-    p.add_argument("--n-val", type=int, default=5, help="T91 images held out for validation")
-    p.add_argument("--val-every", type=int, default=250)
-    p.add_argument("--ckpt-every", type=int, default=250)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, help="output folder (default: checkpoints/)")
+    p.add_argument("--n-val", type=positive_int, default=5, help="T91 images held out for validation")
+    add_common_arguments(p, ckpt_every=250, val_every=250)
     args = p.parse_args(argv)
+    if args.sgd is not None and not 0 <= args.sgd < 1:
+        p.error(f"--sgd {args.sgd}: the momentum must be in [0, 1)")
+    until = until_timestamp(args.until)
     torch.set_num_threads(args.threads)
     cfg = setup(profile="cpu", seed=args.seed)
     record = REGISTRY[args.name]  # its training defaults (HR patch, batch, lr, clip), scales, input
@@ -103,7 +97,7 @@ def main(argv=None) -> int:
     if args.init:
         init_path = cfg.checkpoint_dir / f"{args.init}.pt"
         ck = load_checkpoint(init_path, name=args.init)
-        init_sha256 = hashlib.sha256(init_path.read_bytes()).hexdigest()
+        init_sha256 = sha256sum(init_path)
         load_weights(model, ck["state_dict"], init_path)  # same shapes (FSRCNN: only the stride differs)
         if args.init == args.name:  # continue training the whole network
             prev_steps, prev_seconds = int(ck["meta"]["steps"]), float(ck["meta"]["seconds"])
@@ -141,39 +135,38 @@ def main(argv=None) -> int:
            else torch.optim.Adam(params, lr=lr))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.steps, eta_min=0.05 * lr)
     optimiser = [args.sgd, args.deconv_lr] if args.sgd is not None or args.deconv_lr != 1.0 else []
-    rid = run_id(args.name, init_sha256, [args.steps, batch, patch, lr, clip, args.rescale,
-                                          args.n_val, args.seed] + optimiser)
-    work = cfg.data_dir / "checkpoints" / f"train_{args.name}_{rid}.pt"
-    print(f"work file {work} (run the same command again to resume)")
-    t0 = time.time()
-    hist = fit(model, loss_fn, loader, args.steps, optimizer=opt, scheduler=sched, clip=clip,
-               val_fn=val_fn, val_every=args.val_every, checkpoint=work,
-               ckpt_every=args.ckpt_every, plot=False, desc=args.name)
+    run = Run("train_sr.py", args.name, [init_sha256, args.steps, batch, patch, lr, clip, args.rescale,
+                                         args.n_val, args.seed] + optimiser, cfg, argv, args.runs_dir)
+    hist = train_loop(deadline_step(supervised_step(model, loss_fn, opt, clip), until), loader,
+                      args.steps, {"model": model}, {"optimizer": opt}, {"scheduler": sched},
+                      val_fn=val_fn, val_every=args.val_every, checkpoint=run.work,
+                      ckpt_every=args.ckpt_every, plot=False, desc=args.name)
     steps = hist["step"][-1] if hist["step"] else 0
-    if hist["interrupted"] or steps < args.steps:
-        print(f"stopped at step {steps} of {args.steps}: run the same command again to resume")
+    stopped = stopped_how(hist, args.steps, until)
+    if stop_early(run, hist, args.steps, stopped, args.ship_partial):
         return 1
+    model.eval()
     val_psnr = hist["val"][-1] if hist["val_step"] and hist["val_step"][-1] == steps else val_fn()
-    command = "python data_scripts/train_sr.py " + \
-        " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    meta = run.meta(prev_steps + steps, prev_seconds + hist["seconds"])
     if prev_command:
-        command = prev_command + " && " + command
-    total_steps, seconds = prev_steps + steps, prev_seconds + hist["seconds"]
-    minutes = seconds / 60
-    meta = {"command": command, "steps": total_steps, "seconds": round(seconds, 1),
-            "note": (f"short CPU training: {total_steps} steps, {minutes:.0f} min (1 thread), "
-                     f"T91 minus {args.n_val} held-out images, "
-                     + (f"SGD momentum {args.sgd:g}" if args.sgd is not None else "Adam")
-                     + f" lr {lr:g} cosine"
-                     + (f" (deconvolution x{args.deconv_lr:g})" if args.deconv_lr != 1.0 else "") + ", batch "
-                     f"{batch}, HR patch {patch}" + (f", clip {clip:g}" if clip else "")
-                     + (f", T91 also shrunk by {args.rescale}" if args.rescale else "")
-                     + note_init + "; not the paper's schedule"),
-            "val_psnr": round(val_psnr, 3), "val_images": vnames, "scales": scales,
-            "arch": record["description"]}
-    save_shipped(args.name, model, meta, args.out or cfg.checkpoint_dir)
-    print(f"  (this run: {time.time() - t0:.0f} s)")
-    return 0
+        meta["command"] = prev_command + " && " + meta["command"]
+    planned = "" if stopped is None else f" (stopped at {steps} of {args.steps} planned steps)"
+    threads = meta["threads"]
+    meta.update({
+        "note": (f"short CPU training: {meta['steps']} steps{planned}, {meta['seconds'] / 60:.0f} min "
+                 f"({threads} thread{'s' if threads > 1 else ''}), "
+                 f"T91 minus {args.n_val} held-out images, "
+                 + (f"SGD momentum {args.sgd:g}" if args.sgd is not None else "Adam")
+                 + f" lr {lr:g} cosine"
+                 + (f" (deconvolution x{args.deconv_lr:g})" if args.deconv_lr != 1.0 else "") + ", batch "
+                 f"{batch}, HR patch {patch}" + (f", clip {clip:g}" if clip else "")
+                 + (f", T91 also shrunk by {args.rescale}" if args.rescale else "")
+                 + note_init + "; not the paper's schedule"),
+        "val_psnr": round(val_psnr, 3), "val_images": vnames, "scales": scales,
+        "arch": record["description"]})
+    return finish(run, model.state_dict(), meta, steps=steps, planned=args.steps, stopped=stopped,
+                  ship=args.ship or args.ship_partial, ship_partial=args.ship_partial,
+                  out_dir=args.out or cfg.checkpoint_dir)
 
 
 if __name__ == "__main__":

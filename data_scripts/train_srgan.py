@@ -16,20 +16,18 @@ else the labelled offline fallback; the source goes into the checkpoint's note) 
 Training data: T91 in RGB minus ``--n-val`` images held out for validation, plus the colour
 built-in photos (``--builtin``), random HR patches with flips/rot90; x^LR is the MATLAB-bicubic
 downscale. Validation: PSNR (Y, shave 4) on the held-out T91 images. Set5/Set14 are never used
-here. The run is resumable: the same command picks up its work file
-``data/checkpoints/train_NAME_RUNID.pt`` (every ``--ckpt-every`` steps). ``--until HH:MM``
-(UTC) stops the run at that time (the step in progress finishes, the work file is written); a
-run stopped early writes no checkpoint unless ``--ship-partial`` is given, and then its meta says
-how many of the planned steps were done. The checkpoint ``checkpoints/NAME.pt`` (float16, +
-``.sha256``) holds the generator alone with meta {command, steps, seconds, note, val_psnr}.
+here. The run skeleton is ``course_tools.runs``: the same command resumes its run folder
+``DATA/runs/NAME_RUNID/`` (work file every ``--ckpt-every`` steps); ``--until HH:MM`` (UTC) stops
+the run at that time (the step in progress finishes, the work file is written). The result
+``NAME.pt`` (float16, the generator alone, meta {command, steps, seconds, threads, note,
+val_psnr}) is written in the run folder; only ``--ship`` replaces the shipped
+``checkpoints/NAME.pt`` (after its checks), and ``--ship-partial`` ships a run stopped by
+``--until``, its meta saying how many of the planned steps were done.
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
-import shlex
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -38,15 +36,20 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from course_tools.runs import (Run, add_common_arguments, deadline_step, finish, guarded,  # noqa: E402
+                               nonnegative_int, positive_float, positive_int, registry, run_id,
+                               stop_early, stopped_how, until_timestamp)
 from course_utils import setup  # noqa: E402
 from course_utils.checkpoints import load_checkpoint, load_weights  # noqa: E402
 from course_utils.data import SRPatches, get_images, split_train_val  # noqa: E402
 from course_utils.evaluate import evaluate_images  # noqa: E402
 from course_utils.images import load_builtin  # noqa: E402
-from course_utils.zoo import REGISTRY, build, save_shipped  # noqa: E402
+from course_utils.download import sha256sum  # noqa: E402
+from course_utils.zoo import REGISTRY, build  # noqa: E402
 from course_utils.srgan import Discriminator, init_as_interpolator  # noqa: E402
-from course_utils.train import (d_loss, deadline_step, g_loss_nonsat, gan_step, run_id,  # noqa: E402
-                                 supervised_step, train_loop, until_timestamp)
+from course_utils.train import d_loss, g_loss_nonsat, gan_step, supervised_step, train_loop  # noqa: E402
+
+__all__ = ["main", "run_id", "deadline_step", "until_timestamp"]
 
 # colour photographs among the built-in images (the grey ones would teach grey)
 BUILTIN_COLOUR = ["china", "flower", "motorcycle", "immunohistochemistry", "hubble"]
@@ -63,13 +66,18 @@ def training_images(cfg, n_val: int, builtin: bool):
 
 
 def main(argv=None) -> int:
+    return guarded(_main, argv)
+
+
+def _main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", choices=["srresnet-x4", "srgan-x4"])
-    p.add_argument("--steps", type=int, required=True, help="total optimizer steps (of G)")
-    p.add_argument("--batch", type=int)
-    p.add_argument("--patch", type=int, help="HR patch size (pixels, a multiple of 16)")
-    p.add_argument("--lr", type=float, help="Adam learning rate of G (and D), cosine to 5%%")
-    p.add_argument("--init", help="start G from this shipped checkpoint (srgan-x4: srresnet-x4)")
+    p.add_argument("--steps", type=nonnegative_int, required=True, help="total optimizer steps (of G)")
+    p.add_argument("--batch", type=positive_int)
+    p.add_argument("--patch", type=positive_int, help="HR patch size (pixels, a multiple of 16)")
+    p.add_argument("--lr", type=positive_float, help="Adam learning rate of G (and D), cosine to 5%%")
+    p.add_argument("--init", choices=["srresnet-x4", "srgan-x4"],
+                   help="start G from this shipped checkpoint (srgan-x4: srresnet-x4)")
     p.add_argument("--content", choices=sorted(CONTENT), default="vgg54",
                    help="srgan-x4's content loss (default vgg54)")
     p.add_argument("--content-weight", default="auto",
@@ -77,23 +85,24 @@ def main(argv=None) -> int:
                    "equals the pixel MSE on bicubic enlargements of a training batch: "
                    "features.matched_content_weight), or 'auto' (default: 1 with ImageNet VGG-19, "
                    "whose 1/12.75 rescaling already does that; 'matched' with the offline features)")
-    p.add_argument("--adv", type=float, default=1e-3, help="adversarial weight (paper: 1e-3)")
+    p.add_argument("--adv", type=positive_float, default=1e-3, help="adversarial weight (paper: 1e-3)")
     p.add_argument("--features", choices=["auto", "imagenet", "random"], default="auto")
     p.add_argument("--random-init", dest="interp_init", action="store_false",
                    help="srresnet-x4 without --init: PyTorch's random initialisation (default: "
                    "srgan.init_as_interpolator, the untrained network enlarges like interpolation)")
     p.add_argument("--no-builtin", dest="builtin", action="store_false",
                    help="train on T91 alone (default: T91 + the colour built-in photos)")
-    p.add_argument("--n-val", type=int, default=5, help="T91 images held out for validation")
-    p.add_argument("--val-every", type=int, default=200)
-    p.add_argument("--ckpt-every", type=int, default=100)
-    p.add_argument("--until", help="stop at this UTC time HH:MM (resume later with the same command)")
-    p.add_argument("--ship-partial", action="store_true",
-                   help="write checkpoints/NAME.pt even when stopped before --steps")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, help="output folder (default: checkpoints/)")
+    p.add_argument("--n-val", type=positive_int, default=5, help="T91 images held out for validation")
+    add_common_arguments(p, ckpt_every=100, val_every=200)
     args = p.parse_args(argv)
+    if args.content_weight not in ("auto", "matched"):
+        try:
+            positive_float(args.content_weight)
+        except Exception:
+            p.error(f"--content-weight {args.content_weight!r}: a number > 0, 'matched' or 'auto'")
+    if args.patch is not None and args.patch % 16:
+        p.error(f"--patch {args.patch}: give a multiple of 16")
+    until = until_timestamp(args.until)
     torch.set_num_threads(args.threads)
     cfg = setup(profile="cpu", seed=args.seed)
     record = REGISTRY[args.name]
@@ -113,7 +122,7 @@ def main(argv=None) -> int:
     if args.init:
         init_path = cfg.checkpoint_dir / f"{args.init}.pt"
         ck = load_checkpoint(init_path, name=args.init)
-        init_sha = hashlib.sha256(init_path.read_bytes()).hexdigest()
+        init_sha = sha256sum(init_path)
         load_weights(G, ck["state_dict"], init_path)
         prev = ck["meta"]
         print(f"G initialised from {init_path.name} ({prev.get('steps')} steps)")
@@ -163,35 +172,33 @@ def main(argv=None) -> int:
     def val_fn():
         return evaluate_images(lambda x, s: G(x.float()).double(), val, 4, vnames, rgb=True)["psnr"]
 
-    until = until_timestamp(args.until)
-    rid = run_id([args.name, init_sha, args.steps, batch, patch, lr, args.content if gan else "",
-                  args.adv if gan else 0, args.features if gan else "", args.builtin,
-                  args.n_val, args.seed] + ([] if args.init or args.interp_init else ["random-init"])
-                 + ([args.content_weight] if gan and args.content_weight != "auto" else []))
-    work = cfg.data_dir / "checkpoints" / f"train_{args.name}_{rid}.pt"
-    print(f"work file {work} (run the same command again to resume)")
-    t0 = time.time()
+    run = Run("train_srgan.py", args.name,
+              [init_sha, args.steps, batch, patch, lr, args.content if gan else "",
+               args.adv if gan else 0, args.features if gan else "", args.builtin,
+               args.n_val, args.seed] + ([] if args.init or args.interp_init else ["random-init"])
+              + ([args.content_weight] if gan and args.content_weight != "auto" else []),
+              cfg, argv, args.runs_dir)
     hist = train_loop(deadline_step(step, until), loader, args.steps, models, optimizers,
-                      schedulers, val_fn=val_fn, val_every=args.val_every, checkpoint=work,
+                      schedulers, val_fn=val_fn, val_every=args.val_every, checkpoint=run.work,
                       ckpt_every=args.ckpt_every, plot=False, desc=args.name)
     steps = hist["step"][-1] if hist["step"] else 0
-    if steps < args.steps and not args.ship_partial:
-        print(f"stopped at step {steps} of {args.steps}: run the same command again to resume")
+    stopped = stopped_how(hist, args.steps, until)
+    if stop_early(run, hist, args.steps, stopped, args.ship_partial):
         return 1
+    G.eval()
     val_psnr = hist["val"][-1] if hist["val_step"] and hist["val_step"][-1] == steps else val_fn()
-    command = "python data_scripts/train_srgan.py " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    planned = "" if steps >= args.steps else f" (stopped at {steps} of {args.steps} planned steps)"
-    seconds, total = hist["seconds"], steps
+    meta = run.meta(steps, hist["seconds"])
+    planned = "" if stopped is None else f" (stopped at {steps} of {args.steps} planned steps)"
     continued = args.init == args.name          # e.g. srresnet-x4 --init srresnet-x4: one longer run
     if continued:
-        command = f"{prev.get('command', '?')} && {command}"
-        seconds, total = seconds + prev.get("seconds", 0.0), steps + prev.get("steps", 0)
+        meta["command"] = f"{prev.get('command', '?')} && {meta['command']}"
+        meta["seconds"] = round(meta["seconds"] + prev.get("seconds", 0.0), 1)
+        meta["steps"] = steps + prev.get("steps", 0)
         planned = (f" ({prev.get('steps')} + {steps} steps" + (f" of {args.steps} planned" if planned else "")
                    + ", the second run with a fresh cosine schedule)")
-    minutes = seconds / 60
-    note = (f"short CPU training: {total} steps{planned}, {minutes:.0f} min ({args.threads} thread"
-            f"{'s' if args.threads > 1 else ''}, shared "
+    threads = meta["threads"]
+    note = (f"short CPU training: {meta['steps']} steps{planned}, {meta['seconds'] / 60:.0f} min "
+            f"({threads} thread{'s' if threads > 1 else ''}, shared "
             f"CPU), T91 (RGB) minus {args.n_val} held-out images"
             + (" + built-in colour photos" if args.builtin else "")
             + f", Adam lr {lr:g} cosine, batch {batch}, HR patch {patch}"
@@ -202,17 +209,16 @@ def main(argv=None) -> int:
         note += (f"; initialised from {args.init} ({prev.get('steps')} steps); {feats_source}, "
                  f"adversarial weight {args.adv:g}, BasicSR step order (G then D)")
     note += "; not the paper's schedule"
-    meta = {"command": command, "steps": total, "seconds": round(seconds, 1),
-            "note": note, "val_psnr": round(val_psnr, 3), "val_images": vnames, "scales": [4],
-            "arch": record["description"],
-            "planned_steps": args.steps + (prev.get("steps", 0) if continued else 0)}
+    meta.update({"note": note, "val_psnr": round(val_psnr, 3), "val_images": vnames, "scales": [4],
+                 "arch": record["description"],
+                 "planned_steps": args.steps + (prev.get("steps", 0) if continued else 0)})
     if gan:
         meta["features"] = feats_source
         meta["init_steps"] = prev.get("steps")
         meta["init_seconds"] = prev.get("seconds")
-    save_shipped(args.name, G, meta, args.out or cfg.checkpoint_dir)
-    print(f"  (this run: {time.time() - t0:.0f} s)")
-    return 0
+    return finish(run, G.state_dict(), meta, steps=steps, planned=args.steps, stopped=stopped,
+                  ship=args.ship or args.ship_partial, ship_partial=args.ship_partial,
+                  out_dir=args.out or cfg.checkpoint_dir)
 
 
 if __name__ == "__main__":

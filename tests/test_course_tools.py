@@ -96,11 +96,12 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
     torch.save({"format": "x", "obj": Evil()}, tmp_path / "evil.pt")
     with pytest.raises(CheckpointError, match="safely"):
         load_checkpoint(tmp_path / "evil.pt")
-    # a damaged file: the sha256 beside it no longer matches
+    # a damaged file: a weight's bytes changed; the digest inside the file no longer matches
     data = bytearray(p.read_bytes())
-    data[-10] ^= 0xFF
+    at = bytes(data).index(model.weight.detach().numpy().tobytes())
+    data[at + 2] ^= 0xFF
     p.write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match="sha256"):
+    with pytest.raises(CheckpointError, match="damaged"):
         load_checkpoint(p)
 
 
@@ -247,3 +248,78 @@ def test_course_version_binds_one_or_several_names_and_records_the_label(monkeyp
     assert "Exercise 90.2: going on with the course's version" in capsys.readouterr().out
     with pytest.raises(KeyError, match="90.1, 90.2"):
         exercise.course_version("90.3")
+
+
+# ---- course_tools.runs: the training scripts' skeleton ---------------------------------------------
+
+def _run(tmp_path, settings, capsys=None):
+    from types import SimpleNamespace
+    from course_tools.runs import Run
+    return Run("train_sr.py", "fsrcnn-x3", settings, SimpleNamespace(data_dir=tmp_path / "data"),
+               ["fsrcnn-x3", "--steps", "2", "--ship"])
+
+
+def test_a_run_folder_per_settings_and_a_notice_of_the_runs_not_resumed(tmp_path, capsys):
+    a = _run(tmp_path, [2, 1e-3])
+    a.work.write_bytes(b"work")
+    a.log(steps=2, stopped=None)
+    assert _run(tmp_path, [2, 1e-3]).folder == a.folder
+    assert "resuming it" in capsys.readouterr().out
+    b = _run(tmp_path, [2, 5e-4])
+    assert b.folder != a.folder and b.folder.parent == a.folder.parent
+    out = capsys.readouterr().out
+    assert "a new run" in out and f"not resuming {a.folder.name}" in out and "0.001" in out
+    assert a.meta(2, 1.04)["command"] == "python data_scripts/train_sr.py fsrcnn-x3 --steps 2"
+    assert a.meta(2, 1.04)["threads"] == torch.get_num_threads()
+
+
+def test_ship_only_with_ship_and_only_after_its_checks(tmp_path, capsys):
+    from course_tools.runs import finish
+    from course_utils.models import build
+    run = _run(tmp_path, [2])
+    out = tmp_path / "shipped"
+    out.mkdir()
+    good = build("fsrcnn-x3").state_dict()
+    meta = run.meta(2, 1.0)
+    kw = dict(planned=2, out_dir=out, ship_partial=False)
+    assert finish(run, good, meta, steps=2, stopped=None, ship=False, **kw) == 0
+    assert run.result.is_file() and not (out / "fsrcnn-x3.pt").exists()
+    for steps, stopped, partial, why in [(0, None, False, "trained 0 steps"),
+                                         (1, "interrupted", True, "interrupted (Ctrl-C)"),
+                                         (1, "deadline", False, "add --ship-partial")]:
+        assert finish(run, good, meta, steps=steps, stopped=stopped, ship=True,
+                      **{**kw, "ship_partial": partial}) == 1
+        assert why in capsys.readouterr().err and not (out / "fsrcnn-x3.pt").exists()
+    wrong = build("espcn-x3").state_dict()                       # another architecture
+    assert finish(run, wrong, meta, steps=2, stopped=None, ship=True, **kw) == 1
+    assert "do not fit FSRCNN" in capsys.readouterr().err
+    nan = {k: v.clone() for k, v in good.items()}
+    nan["deconv.bias"][0] = float("nan")
+    assert finish(run, nan, meta, steps=2, stopped=None, ship=True, **kw) == 1
+    assert "NaN" in capsys.readouterr().err and not (out / "fsrcnn-x3.pt").exists()
+    assert finish(run, good, meta, steps=1, stopped="deadline", ship=True,
+                  **{**kw, "ship_partial": True}) == 0
+    assert load_checkpoint(out / "fsrcnn-x3.pt", name="fsrcnn-x3")["meta"]["steps"] == 2
+    import json
+    log = json.loads(run.log_file.read_text())
+    assert [i["shipped"] for i in log["invocations"]][-1] == str(out / "fsrcnn-x3.pt")
+    assert log["invocations"][1]["refused"] == ["the run trained 0 steps: there is nothing new to ship"]
+
+
+def test_guarded_turns_what_a_user_can_fix_into_one_line_and_exit_2(capsys):
+    from course_tools.runs import RunError, guarded, until_timestamp
+
+    def raising(e):
+        def main(argv):
+            raise e
+        return main
+    for e, text in [(RunError("bad thing"), "error: bad thing"),
+                    (FileNotFoundError("dataset 'T91' is not available offline"), "T91"),
+                    (PermissionError(13, "Permission denied", "/x/work.pt"), "/x/work.pt: cannot read"),
+                    (CheckpointError("/x/best.pt: damaged"), "/x/best.pt: damaged")]:
+        assert guarded(raising(e)) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and text in err and len(err.strip().splitlines()) == 1
+    assert guarded(lambda argv: until_timestamp("3pm")) == 2
+    assert "HH:MM" in capsys.readouterr().err
+    assert guarded(raising(KeyboardInterrupt())) == 130

@@ -144,3 +144,34 @@ def test_cli_small_image_is_skipped_and_the_table_printed(tmp_path):
     out = _cli("--method", "bicubic", "--dataset", str(folder), "--scale", "3")
     assert out.returncode == 0, out.stderr
     assert "thin" in out.stderr and "skipped: thin" in out.stdout
+
+
+def test_cli_json_at_scale_1_is_strict_json(tmp_path):
+    import json
+    save_image(_rgb(36, 42).float(), tmp_path / "imgs" / "a.png")
+    out = _cli("--method", "bicubic", "--dataset", str(tmp_path / "imgs"), "--scale", "1", "2", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert rows[0]["scale"] == 1 and rows[0]["psnr"] is None and "infinite" in rows[0]["note"]
+    assert rows[1]["scale"] == 2 and 0 < rows[1]["psnr"] < 100 and "note" not in rows[1]
+
+
+def test_cli_temperature_with_a_deterministic_method_is_a_clear_error(tmp_path):
+    save_image(_rgb(36, 42).float(), tmp_path / "imgs" / "a.png")
+    out = _cli("--method", "bicubic", "--dataset", str(tmp_path / "imgs"), "--scale", "3",
+               "--temperature", "0.8")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "--temperature: bicubic is deterministic" in out.stderr
+
+
+def test_cli_unreadable_folder_is_named_not_a_raw_permission_error(tmp_path, monkeypatch, capsys):
+    from course_utils import evaluate as ev
+    folder = tmp_path / "imgs"
+    save_image(_rgb(36, 42).float(), folder / "a.png")
+
+    def denied(path, *a, **k):
+        raise PermissionError(13, "Permission denied", str(path))
+    monkeypatch.setattr(ev, "list_images", denied)
+    assert ev.main(["--method", "bicubic", "--dataset", str(folder), "--scale", "3"]) == 2
+    err = capsys.readouterr().err
+    assert f"{folder}: cannot read it (Permission denied)" in err

@@ -306,7 +306,7 @@ def _train_sr(tmp_path, *args):
            "COURSE_DATA_MIRROR": str(TRAIN_MIRROR)}
     out = subprocess.run([sys.executable, str(ROOT / "data_scripts" / "train_sr.py"), "srcnn-x3",
                           "--init", "srcnn-x3", "--out", str(tmp_path), "--val-every", "100",
-                          "--ckpt-every", "1", "--batch", "4", *args],
+                          "--ckpt-every", "1", "--batch", "4", "--ship", *args],
                          capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     return load_checkpoint(tmp_path / "srcnn-x3.pt", name="srcnn-x3")
@@ -401,3 +401,47 @@ def test_fsrcnn_to_scale_copies_everything_and_trains_only_the_deconvolution():
     assert sorted(k for k, p in x4.named_parameters() if p.requires_grad) == ["deconv.bias", "deconv.weight"]
     assert all(torch.equal(x3.state_dict()[k], v) for k, v in before.items())
     assert all(p.requires_grad for p in x3.parameters())
+
+
+def _train_sr_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("train_sr", ROOT / "data_scripts" / "train_sr.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.skipif(not (TRAIN_MIRROR / "T91").is_dir(), reason="no local data mirror with T91")
+def test_train_sr_steps_0_leaves_the_shipped_checkpoint_alone(tmp_path, monkeypatch, capsys):
+    """The issue's probe: `train_sr.py fsrcnn-x3 --steps 0` overwrote checkpoints/fsrcnn-x3.pt."""
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(TRAIN_MIRROR))
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    shipped = ROOT / "checkpoints" / "fsrcnn-x3.pt"
+    before = (shipped.read_bytes(), shipped.with_name("fsrcnn-x3.pt.sha256").read_bytes())
+    mod = _train_sr_module()
+    assert mod.main(["fsrcnn-x3", "--steps", "0"]) == 0
+    assert mod.main(["fsrcnn-x3", "--steps", "0", "--ship"]) == 1
+    assert "not shipped: the run trained 0 steps" in capsys.readouterr().err
+    assert (shipped.read_bytes(), shipped.with_name("fsrcnn-x3.pt.sha256").read_bytes()) == before
+    assert len(list((tmp_path / "data" / "runs").glob("fsrcnn-x3_*/fsrcnn-x3.pt"))) == 1
+
+
+@pytest.mark.parametrize("bad", [["--init", "nope"], ["--val-every", "0"], ["--threads", "0"],
+                                 ["--batch", "0"], ["--steps", "-3"], ["--lr", "nan"],
+                                 ["--until", "25:99"]])
+def test_train_sr_bad_arguments_exit_2_with_one_line(tmp_path, monkeypatch, capsys, bad):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(SystemExit) as e:
+        raise SystemExit(_train_sr_module().main(["fsrcnn-x3", "--steps", "1", *bad]))
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: " in err.strip().splitlines()[-1] and "Traceback" not in err
+
+
+def test_train_sr_missing_t91_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(tmp_path / "no_mirror"))
+    assert _train_sr_module().main(["fsrcnn-x3", "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: dataset 'T91'") and "Traceback" not in err

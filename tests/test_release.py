@@ -96,7 +96,13 @@ def test_every_solution_form_is_replaced(tmp_path, cell_type, source, expected):
 
 @pytest.mark.parametrize("bad", ["###BEGIN SOLUTION", "## BEGIN SOLUTION", "### begin solution",
                                  "# Begin Solution", "### END solution", "###BEGIN HIDDEN TESTS",
-                                 "### begin hidden tests", "## BEGIN HIDDEN TEST", "#BEGIN_SOLUTION"])
+                                 "### begin hidden tests", "## BEGIN HIDDEN TEST", "#BEGIN_SOLUTION",
+                                 # the plural, invisible characters and letters of other scripts
+                                 "### BEGIN SOLUTIONS", "### BEGIN\u200bSOLUTION",
+                                 "### BEGIN SOLUTION\u200b", "\ufeff### BEGIN SOLUTION",
+                                 "### BEGIN\u00a0SOLUTION", "### BEGIN S\u041eLUTION",
+                                 "### \uff22\uff25\uff27\uff29\uff2e SOLUTION",
+                                 "### BEGIN HIDDEN\u2060TESTS"])
 @pytest.mark.parametrize("cell_type", ["code", "markdown"])
 def test_look_alike_markers_are_refused_and_nothing_is_written(tmp_path, capsys, bad, cell_type):
     src, dst = tmp_path / "solutions", tmp_path / "notebooks"
@@ -112,6 +118,74 @@ def test_look_alike_markers_are_refused_and_nothing_is_written(tmp_path, capsys,
     assert "01_x.ipynb" in err and "cell-x" in err and "line 2" in err and "nothing was written" in err
     assert "write the line exactly as `### " in err
     assert not dst.exists() or not list(dst.iterdir())  # not even 00_ok.ipynb
+
+
+@pytest.mark.parametrize("bad", ["### BEGIN SOLUTIONS", "### BEGIN\u200bSOLUTION",
+                                 "### BEGIN S\u041eLUTION"])
+@pytest.mark.parametrize("cell_type", ["code", "markdown", "raw"])
+def test_look_alike_markers_in_plain_cells_are_refused(tmp_path, bad, cell_type):
+    """A cell with no nbgrader metadata at all: the look-alike would otherwise pass unchanged."""
+    src = tmp_path / "solutions"
+    src.mkdir()
+    end = bad.replace("BEGIN", "END")
+    (src / "01_x.ipynb").write_text(json.dumps(_nb([_cell(cell_type, f"{bad}\n{ANSWER}\n{end}\n")])))
+    with pytest.raises(release.ReleaseError, match="looks like an nbgrader marker"):
+        release.release(src, tmp_path / "notebooks")
+    assert not (tmp_path / "notebooks").exists()
+
+
+def test_notebook_metadata_is_stripped_to_the_kernel(tmp_path):
+    """Saved widget state (and anything else an editor stores) can hold a run's answers."""
+    nb = _nb([_cell("code", "x = 1")])
+    nb["metadata"] = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                      "language_info": {"name": "python"},
+                      "widgets": {"application/vnd.jupyter.widget-state+json": {"state": {ANSWER: 1}}},
+                      "celltoolbar": "Create Assignment", "toc": {"answer": ANSWER}}
+    student = release.release_notebook(nb)
+    assert set(student["metadata"]) == {"kernelspec", "language_info"}
+    assert ANSWER not in json.dumps(student)
+
+
+def test_attachments_of_a_model_answer_do_not_reach_students(tmp_path):
+    image = {"image/png": "iVBORw0KGgoSECRET"}
+    answer = _cell("markdown", "![my plot](attachment:answer.png)\nThe curve bends because ...",
+                   _solution("ex02-1"))
+    answer["attachments"] = {"answer.png": image}
+    region = _cell("markdown", "Look at ![given](attachment:given.png)\n### BEGIN SOLUTION\n"
+                   "![mine](attachment:mine.png)\n### END SOLUTION\n", _solution("ex02-2"), "c2")
+    region["attachments"] = {"given.png": image, "mine.png": {"image/png": "iVBORw0KGgoMINE"}}
+    lesson = _cell("markdown", "![figure](attachment:fig.png)", None, "c3")
+    lesson["attachments"] = {"fig.png": image}
+    student = release.release_notebook(_nb([answer, region, lesson]))
+    cells = student["cells"]
+    assert "attachments" not in cells[0]
+    assert set(cells[1]["attachments"]) == {"given.png"}   # the lesson's image stays, the answer's goes
+    assert cells[2]["attachments"] == {"fig.png": image}    # a lesson cell keeps its figure
+    assert "MINE" not in json.dumps(student)
+
+
+def test_release_of_a_missing_or_empty_source_folder_is_an_error(tmp_path, capsys):
+    assert release.main(["--src", str(tmp_path / "nope"), "--dst", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "nope: no such folder" in err and "nothing was written" in err
+    (tmp_path / "empty").mkdir()
+    assert release.main(["--src", str(tmp_path / "empty"), "--dst", str(tmp_path / "out")]) == 2
+    assert "no *.ipynb" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unreadable_solution_notebook_is_named(tmp_path, monkeypatch, capsys):
+    (tmp_path / "01_x.ipynb").write_text(json.dumps(_nb([_cell("code", "x = 1")])))
+    real = Path.read_text
+
+    def denied(self, *a, **k):
+        if self.name == "01_x.ipynb":
+            raise PermissionError(13, "Permission denied")
+        return real(self, *a, **k)
+    monkeypatch.setattr(Path, "read_text", denied)
+    assert release.main(["--src", str(tmp_path), "--dst", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "01_x.ipynb: cannot read it (Permission denied)" in err
 
 
 @pytest.mark.parametrize("cell,message", [

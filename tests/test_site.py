@@ -207,3 +207,39 @@ def test_an_execution_is_cached_and_its_data_records_replayed(tmp_path, monkeypa
     nbformat.write(nb, path)
     site.execute(["99_tiny"], "ci", root=tmp_path, cache=tmp_path / "cache", log=log.append)
     assert "executed" in log[-1]
+
+
+# ---- the command's bad input: nothing executed, nothing deleted ----------------------------------
+
+def _no_execution(monkeypatch):
+    def execute(*a, **k):
+        raise AssertionError("notebooks were executed")
+    monkeypatch.setattr(site, "execute", execute)
+
+
+def test_build_never_deletes_a_book_folder_it_did_not_write(tmp_path, monkeypatch, capsys):
+    _no_execution(monkeypatch)
+    mine = tmp_path / "book" / "my_notes.md"
+    mine.parent.mkdir()
+    mine.write_text("a week of work")
+    assert site.main(["build", "--out", str(tmp_path), "--notebooks", "03_interpolation"]) == 2
+    assert "was not written by the site build" in capsys.readouterr().err
+    assert mine.read_text() == "a week of work"
+
+
+def test_a_book_folder_the_build_wrote_is_replaced(tmp_path):
+    site._write_book(tmp_path / "book", "students", "ci", {}, site.ROOT)
+    (tmp_path / "book" / "old_page.ipynb").write_text("{}")
+    site._write_book(tmp_path / "book", "students", "ci", {}, site.ROOT)
+    assert (tmp_path / "book" / site.BOOK_MARKER).is_file()
+    assert not (tmp_path / "book" / "old_page.ipynb").exists()
+
+
+@pytest.mark.parametrize("names,message", [([], "names no notebook"),
+                                           (["99_nothing"], "no solutions/99_nothing.ipynb")])
+def test_an_empty_or_unknown_notebooks_list_is_an_error_not_build_all(tmp_path, monkeypatch, capsys,
+                                                                      names, message):
+    _no_execution(monkeypatch)
+    assert site.main(["build", "--out", str(tmp_path), "--notebooks", *names]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "book").exists()

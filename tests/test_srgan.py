@@ -462,19 +462,50 @@ def test_train_heightfield_until_stops_resumes_and_ships(tmp_path, capsys):
         mod.until_timestamp("3pm")
     args = ["srresnet-ocean-x8", "--steps", "3", "--batch", "2", "--patch", "32", "--n-train", "4",
             "--n-dev", "2", "--val-every", "100", "--ckpt-every", "1", "--out", str(tmp_path),
-            "--work-dir", str(tmp_path / "work")]
+            "--runs-dir", str(tmp_path / "runs")]
     past = _time.strftime("%H:%M", _time.gmtime(_time.time() - 120))
     if past > _time.strftime("%H:%M", _time.gmtime()):   # just after midnight: no "past" today
         pytest.skip("the deadline test needs a time earlier today")
     # a deadline already past: no step runs, nothing is shipped, the work file is there
     assert mod.main(args + ["--until", past]) == 1
     assert not (tmp_path / "srresnet-ocean-x8.pt").exists()
-    work = list((tmp_path / "work").glob("train_srresnet-ocean-x8_*.pt"))
+    work = list((tmp_path / "runs").glob("srresnet-ocean-x8_*/work.pt"))
     assert len(work) == 1
-    # the same command without the deadline resumes that work file and ships the checkpoint
-    assert mod.main(args) == 0
+    # the same command without the deadline resumes that work file; --ship ships the checkpoint
+    assert mod.main(args + ["--ship"]) == 0
     assert "resuming from" in capsys.readouterr().out
     ck = load_checkpoint(tmp_path / "srresnet-ocean-x8.pt", name="srresnet-ocean-x8")
     assert ck["meta"]["steps"] == 3 and ck.get("stored", "float32") == REGISTRY["srresnet-ocean-x8"]["storage"]
     assert "dev" in ck["meta"]["val_images"] and "test" not in ck["meta"]["val_images"]
     build("srresnet-ocean-x8").load_state_dict(ck["state_dict"])
+
+
+def test_train_heightfield_never_touches_the_shipped_file_without_ship(tmp_path, capsys):
+    """``--steps 0`` used to overwrite checkpoints/NAME.pt and its .sha256 (exit 0)."""
+    mod = _train_heightfield_module()
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "srresnet-ocean-x8.pt").write_bytes(b"the shipped weights")
+    (shipped / "srresnet-ocean-x8.pt.sha256").write_text("the shipped digest\n")
+    args = ["srresnet-ocean-x8", "--batch", "2", "--patch", "32", "--n-train", "4", "--n-dev", "2",
+            "--out", str(shipped), "--runs-dir", str(tmp_path / "runs")]
+    assert mod.main(args + ["--steps", "0"]) == 0          # a run of 0 steps: its result stays in its folder
+    assert mod.main(args + ["--steps", "0", "--ship"]) == 1   # --ship refuses: nothing was trained
+    assert "not shipped: the run trained 0 steps" in capsys.readouterr().err
+    assert (shipped / "srresnet-ocean-x8.pt").read_bytes() == b"the shipped weights"
+    assert (shipped / "srresnet-ocean-x8.pt.sha256").read_text() == "the shipped digest\n"
+    assert len(list((tmp_path / "runs").glob("srresnet-ocean-x8_*/srresnet-ocean-x8.pt"))) == 1
+
+
+@pytest.mark.parametrize("bad", [["--val-every", "0"], ["--threads", "0"], ["--batch", "0"],
+                                 ["--steps", "-1"], ["--patch", "30"], ["--until", "3pm"]])
+def test_train_heightfield_bad_arguments_are_one_line_and_exit_2(tmp_path, capsys, bad):
+    mod = _train_heightfield_module()
+    args = ["srresnet-ocean-x8", "--steps", "1", "--n-train", "2", "--n-dev", "1",
+            "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path)]
+    with pytest.raises(SystemExit) as e:   # argparse's own exit, or guarded()'s return value
+        raise SystemExit(mod.main(args + bad))
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: " in err.strip().splitlines()[-1] and "Traceback" not in err  # (argparse: usage, then the line)
+    assert not list(tmp_path.glob("*.pt"))

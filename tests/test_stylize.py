@@ -222,3 +222,140 @@ def test_training_crops_are_reproducible_and_resume_where_they_stopped():
     c = crops(images, 32, 3, seed=99)
     c.load_state_dict(state)
     assert torch.equal(next(c), second) and not torch.equal(second, first)
+
+
+def _ship_test_style(folder):
+    name = record_name(style_names()[0])
+    save_checkpoint(folder / f"{name}.pt", _net().state_dict(), name=name,
+                    meta={"steps": 3, "features": "features: test"}, half=True)
+
+
+def test_cli_a_tiny_photo_is_a_clear_error(tmp_path):
+    _ship_test_style(tmp_path)
+    save_image(torch.rand(1, 3, 4, 4), tmp_path / "in.png")
+    out = _cli("--style", style_names()[0], str(tmp_path / "in.png"), str(tmp_path / "out.png"),
+               "--checkpoints", str(tmp_path))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "in.png" in out.stderr and "4x4 px" in out.stderr and "at least 8 px" in out.stderr
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_cli_a_large_photo_is_downscaled_with_a_message(tmp_path, monkeypatch, capsys):
+    """A 12 MP photo (4000x3000) would need several GB: it is stylised at --max-pixels instead."""
+    from course_utils import stylize as st
+    from course_utils.images import load_image
+    _ship_test_style(tmp_path)
+    seen = []
+    real = st.stylize
+    monkeypatch.setattr("course_utils.images.load_image", lambda path, mode: torch.rand(1, 3, 3000, 4000))
+    monkeypatch.setattr(st, "stylize", lambda net, photo: seen.append(photo.shape) or real(net, photo),
+                        raising=True)
+    assert st.main(["--style", style_names()[0], "big.jpg", str(tmp_path / "out.png"),
+                    "--checkpoints", str(tmp_path), "--max-pixels", "12000"]) == 0
+    assert seen[0][-2] * seen[0][-1] <= 12000 and abs(seen[0][-1] / seen[0][-2] - 4 / 3) < 0.05
+    assert "big.jpg is 4000x3000 px; stylising a copy downscaled" in capsys.readouterr().err
+    assert load_image(tmp_path / "out.png").shape[-2:] == seen[0][-2:]
+
+
+def test_cli_unreadable_checkpoint_folder_is_named(tmp_path, monkeypatch, capsys):
+    from course_utils import stylize as st
+    save_image(torch.rand(1, 3, 16, 16), tmp_path / "in.png")
+
+    def denied(style, folder=None):
+        raise PermissionError(13, "Permission denied", str(folder))
+    monkeypatch.setattr(st, "load_style", denied)
+    assert st.main(["--style", style_names()[0], str(tmp_path / "in.png"), str(tmp_path / "out.png"),
+                    "--checkpoints", str(tmp_path / "locked")]) == 2
+    assert f"{tmp_path / 'locked'}: cannot read it (Permission denied)" in capsys.readouterr().err
+
+
+# ---- data_scripts/train_johnson.py: interruptions, resumes, bad input ----------------------------
+import os  # noqa: E402
+
+JOHNSON_MIRROR = Path(os.environ.get("COURSE_DATA_MIRROR") or ROOT.parent / "shared" / "datasets")
+needs_mirror = pytest.mark.skipif(not (JOHNSON_MIRROR / "T91").is_dir()
+                                  or not (JOHNSON_MIRROR / "styles").is_dir(),
+                                  reason="no local data mirror with T91 and styles")
+
+
+def _johnson(tmp_path, monkeypatch):
+    import importlib.util
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(JOHNSON_MIRROR))
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # the script's choice, not the suite's
+    spec = importlib.util.spec_from_file_location("train_johnson", ROOT / "data_scripts" / "train_johnson.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    style = style_names()[0]
+    shipped = tmp_path / "shipped"
+    shipped.mkdir(exist_ok=True)
+    args = ["--style", style, "--size", "32", "--batch", "1", "--style-size", "32", "--features",
+            "random", "--n-val", "1", "--val-every", "50", "--ckpt-every", "1",
+            "--runs-dir", str(tmp_path / "runs"), "--out", str(shipped)]
+    return mod, args, shipped / f"{record_name(style)}.pt"
+
+
+@needs_mirror
+def test_train_johnson_ctrl_c_ships_nothing_and_the_stopped_run_ships_only_on_request(
+        tmp_path, monkeypatch, capsys):
+    mod, args, shipped = _johnson(tmp_path, monkeypatch)
+    calls, real = [], mod.objective
+
+    def interrupted_at_the_second_step(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt   # Ctrl-C during step 2
+        return real(*a, **k)
+    monkeypatch.setattr(mod, "objective", interrupted_at_the_second_step)
+    assert mod.main(args + ["--steps", "3", "--ship"]) == 1
+    assert not shipped.exists()                                   # no half-trained network shipped
+    assert "stopped at step 1 of 3 (Ctrl-C)" in capsys.readouterr().out
+    monkeypatch.setattr(mod, "objective", real)
+    # shipping the stopped run as it is (before any validation: no KeyError 'val_gatys')
+    assert mod.main(args + ["--steps", "3", "--ship-partial", "--until", "now"]) == 0
+    ck = load_checkpoint_(shipped)
+    assert ck["meta"]["steps"] == 1 and ck["meta"]["val_curve"] == [] and "stopped early" in ck["meta"]["note"]
+    assert ck["meta"]["threads"] == torch.get_num_threads()
+
+
+@needs_mirror
+def test_train_johnson_another_lr_starts_its_own_run_instead_of_resuming(tmp_path, monkeypatch, capsys):
+    mod, args, shipped = _johnson(tmp_path, monkeypatch)
+    assert mod.main(args + ["--steps", "1"]) == 0
+    assert not shipped.exists()                                   # no --ship: checkpoints untouched
+    capsys.readouterr()
+    assert mod.main(args + ["--steps", "1", "--lr", "1e-3", "--ship"]) == 0
+    out = capsys.readouterr().out
+    assert "a new run" in out and "not resuming johnson-" in out and "resuming from" not in out
+    ck = load_checkpoint_(shipped)
+    assert ck["meta"]["lr"] == 1e-3 and ck["meta"]["steps"] == 1   # all its steps at that rate
+    assert len(list((tmp_path / "runs").glob("johnson-*/work.pt"))) == 2
+
+
+@pytest.mark.parametrize("bad", [["--val-every", "0"], ["--threads", "0"], ["--batch", "0"],
+                                 ["--lr", "0"], ["--size", "4"], ["--steps", "x"]])
+def test_train_johnson_bad_arguments_exit_2_with_one_line(tmp_path, monkeypatch, capsys, bad):
+    mod, args, shipped = _johnson(tmp_path, monkeypatch)
+    with pytest.raises(SystemExit) as e:
+        raise SystemExit(mod.main(args + bad))
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: " in err.strip().splitlines()[-1] and "Traceback" not in err
+
+
+def test_train_johnson_missing_t91_is_one_line(tmp_path, monkeypatch, capsys):
+    mod, args, shipped = _johnson(tmp_path, monkeypatch)
+    empty = tmp_path / "empty_mirror"
+    (empty / "styles").mkdir(parents=True)
+    if (JOHNSON_MIRROR / "styles").is_dir():
+        for f in (JOHNSON_MIRROR / "styles").iterdir():
+            (empty / "styles" / f.name).symlink_to(f)
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(empty))
+    assert mod.main(args + ["--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "T91" in err and "Traceback" not in err
+
+
+def load_checkpoint_(path):
+    from course_utils.checkpoints import load_checkpoint
+    return load_checkpoint(path)

@@ -366,13 +366,16 @@ def test_train_dcgan_script_ships_a_generator_the_library_loads(tmp_path, monkey
     spec = importlib.util.spec_from_file_location("train_dcgan", path)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    out = tmp_path / "dcgan-mnist.pt"
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # the script's choice, not the suite's
-    assert script.main(["--steps", "3", "--ckpt-every", "2", "--out", str(out)]) == 0
-    ck = load_checkpoint(out, name="dcgan-mnist")
-    assert ck["meta"]["steps"] == 3
+    args = ["--steps", "3", "--ckpt-every", "2", "--out", str(tmp_path)]
+    assert script.main(args) == 0
+    assert not (tmp_path / "dcgan-mnist.pt").exists()      # no --ship: the shipped file is sacred
+    assert script.main(args + ["--ship"]) == 0            # the finished run, shipped after its checks
+    ck = load_checkpoint(tmp_path / "dcgan-mnist.pt", name="dcgan-mnist")
+    assert ck["meta"]["steps"] == 3 and ck["meta"]["threads"] == torch.get_num_threads()
     DCGANGenerator().load_state_dict(ck["state_dict"])
-    work = load_checkpoint(tmp_path / "data" / "checkpoints" / "train_dcgan-mnist_3_64_0.pt")
+    work, = (tmp_path / "data" / "runs").glob("dcgan-mnist_*/work.pt")
+    work = load_checkpoint(work)
     assert set(work["extra"]["optimizers"]) == {"G", "D"} and "D" in work["extra"]["models"]
 
 
@@ -399,3 +402,26 @@ def test_clip_adjustable_bounds_each_component_by_theta_over_lr():
     p.grad = torch.tensor([-5.0, 0.5, 3.0, -0.2])
     clip_adjustable_([p], theta=0.01, lr=0.1)
     assert torch.allclose(p.grad, torch.tensor([-0.1, 0.1, 0.1, -0.1]))
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(MIRROR, "olivetti")), reason="no mirror with the faces")
+def test_train_pixelsr_truncated_best_file_is_one_line_and_nothing_ships(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    from pathlib import Path
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    path = Path(__file__).resolve().parent.parent / "data_scripts" / "train_pixelsr.py"
+    spec = importlib.util.spec_from_file_location("train_pixelsr", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    args = ["--data", "faces", "--steps", "1", "--val-every", "1", "--runs-dir", str(tmp_path / "runs"),
+            "--out", str(tmp_path)]
+    assert script.main(args) == 0
+    assert not (tmp_path / "pixelcnn-sr-faces.pt").exists()   # no --ship: nothing shipped
+    best, = (tmp_path / "runs").glob("pixelcnn-sr-faces_*/best.pt")
+    best.write_bytes(best.read_bytes()[:1000])                # a kill or a full disk cut it short
+    capsys.readouterr()
+    assert script.main(args + ["--ship"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "best.pt" in err and "Traceback" not in err
+    assert not (tmp_path / "pixelcnn-sr-faces.pt").exists()
