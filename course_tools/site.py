@@ -190,7 +190,7 @@ def _write_book(src: Path, audience: str, profile: str, executed: dict[str, Path
     if src.exists():
         shutil.rmtree(src)
     src.mkdir(parents=True)
-    (src / BOOK_MARKER).write_text("written by python -m course_utils.site; deleted and rewritten "
+    (src / BOOK_MARKER).write_text("written by python -m course_tools.site; deleted and rewritten "
                                    "by each build\n", encoding="utf-8")
     seconds, titles = {}, {}
     for stem, path in executed.items():
