@@ -275,7 +275,7 @@ def test_a_run_folder_per_settings_and_a_notice_of_the_runs_not_resumed(tmp_path
 
 def test_ship_only_with_ship_and_only_after_its_checks(tmp_path, capsys):
     from course_tools.runs import finish
-    from course_utils.models import build
+    from course_utils.zoo import build
     run = _run(tmp_path, [2])
     out = tmp_path / "shipped"
     out.mkdir()

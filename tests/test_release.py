@@ -215,7 +215,7 @@ def test_the_command_line_refuses_with_exit_2(tmp_path):
 
 def test_a_corrupt_solution_notebook_is_named(tmp_path):
     (tmp_path / "01_x.ipynb").write_text("{not json")
-    with pytest.raises(release.ReleaseError, match="01_x.ipynb: not a notebook"):
+    with pytest.raises(release.ReleaseError, match="01_x.ipynb: not a valid notebook"):
         release.release(tmp_path, tmp_path / "out")
 
 
