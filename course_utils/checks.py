@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["CheckFailed", "check", "check_close", "check_shape", "claim", "guard", "passed"]
+__all__ = ["CheckFailed", "check", "check_close", "check_shape", "claim", "fingerprint", "guard", "passed"]
 
 
 class CheckFailed(AssertionError):
@@ -64,6 +64,31 @@ def claim(condition, text: str, why: str = "") -> bool:
         except OSError:
             pass                      # the log is a measurement aid; the notebook goes on
     return held
+
+
+def fingerprint(x, k: int = 8, seed: int = 0) -> torch.Tensor:
+    """A short summary of a tensor, to compare a result with values stored with a check.
+
+    A check that must not write its reference out (no forward pass in plain view) stores the
+    fingerprint of the reference output, computed once, and compares the student's with
+    :func:`check_close`. Two tensors that agree to within a tolerance have fingerprints that agree
+    to within about that tolerance; a tensor that differs anywhere almost surely changes one of the
+    ``k`` projections.
+
+    Args:
+        x: a tensor of any shape (or a list/tuple of tensors, concatenated flat).
+        k: the number of random projections.
+        seed: the seed of the projection vectors (the same seed gives the same vectors anywhere).
+    Returns:
+        float64 tensor (k + 2,): the mean, the root mean square, then ``k`` projections of the
+        flattened values on fixed N(0, 1) vectors, divided by sqrt(number of values).
+    """
+    if isinstance(x, (list, tuple)):
+        x = torch.cat([torch.as_tensor(t).detach().reshape(-1).double() for t in x])
+    v = torch.as_tensor(x).detach().reshape(-1).double().cpu()
+    n = max(v.numel(), 1)
+    proj = torch.randn(k, v.numel(), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return torch.cat([v.mean().reshape(1), v.pow(2).mean().sqrt().reshape(1), proj @ v / n ** 0.5])
 
 
 def _current_profile() -> str:

@@ -45,6 +45,7 @@ COURSE_VERSIONS: dict[str, str] = {
     "2.1": "course_utils.train:d_loss",
     "2.2": "course_utils.train:g_loss_minimax,g_loss_nonsat",
     "2.3": "course_utils.models:DCGANGenerator",
+    "2.4": "course_utils.train:gan_train_step",
     # 03 interpolation
     "3.1": "course_utils.resize:nearest_kernel,linear_kernel,cubic",
     "3.2": "course_utils.resize:interp_matrix",

@@ -31,7 +31,7 @@ from .checkpoints import CheckpointError, load_checkpoint, load_weights, save_ch
 from .plots import LivePlot
 
 __all__ = ["cycle", "to_device", "clip_adjustable_", "supervised_step", "d_loss", "g_loss_minimax",
-           "g_loss_nonsat", "gan_step", "train_loop", "fit", "train_or_load", "RandomBatches"]
+           "g_loss_nonsat", "gan_step", "gan_train_step", "train_loop", "fit", "train_or_load", "RandomBatches"]
 
 
 def cycle(loader: Iterable):
@@ -177,6 +177,20 @@ def gan_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
         return {"d_loss": ld, **logs}
 
     return step
+
+
+def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
+                   opt_d: torch.optim.Optimizer, z: torch.Tensor, real: torch.Tensor) -> tuple[float, float]:
+    """One iteration of the lecture's GAN algorithm (Goodfellow et al. 2014; notebook 02, Exercise 2.4).
+
+    ``fake = G(z)`` (z: codes (m, nz)); D's update on :func:`d_loss` ``(D(real), D(fake.detach()))``
+    (no gradient reaches G), then G's update on :func:`g_loss_nonsat` ``(D(fake))`` with the same fakes
+    seen by the updated D. ``real``: (n, ...) real examples of the fakes' shape. It is
+    :func:`gan_step` with the course's losses, called on one batch.
+    Returns ``(d_loss, g_loss)`` as floats (each loss before its own update).
+    """
+    logs = gan_step(G, D, opt_g, opt_d, d_loss, g_loss_nonsat)((z, real))
+    return logs["d_loss"], logs["g_loss"]
 
 
 class RandomBatches:

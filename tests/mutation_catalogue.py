@@ -125,6 +125,33 @@ CATALOGUE["02_gans"] = [
              replace="nn.ConvTranspose2d(4 * ch, 2 * ch, 4, 2, 0, bias=False)"),
     Mutation("ex02-3", "first layer with bias",
              find="nn.ConvTranspose2d(nz, 4 * ch, 7, 1, 0, bias=False)", replace="nn.ConvTranspose2d(nz, 4 * ch, 7, 1, 0)"),
+    Mutation("ex02-4", "fakes not detached in D's loss (D's backward runs through G)",
+             find="D(fake.detach())", replace="D(fake)"),
+    Mutation("ex02-4", "G trained with the minimax loss (1) instead of the non-saturating loss",
+             find="loss_g = g_loss_nonsat(D(fake))", replace="loss_g = g_loss_minimax(D(fake))"),
+    Mutation("ex02-4", "G's step before D's step",
+             find="""    loss_d = d_loss(D(real), D(fake.detach()))      # D's step: no gradient into G
+    opt_d.zero_grad()
+    loss_d.backward()
+    opt_d.step()
+    loss_g = g_loss_nonsat(D(fake))                 # G's step, through the updated D
+    opt_g.zero_grad()
+    loss_g.backward()
+    opt_g.step()
+""",
+             replace="""    loss_g = g_loss_nonsat(D(fake))
+    opt_g.zero_grad()
+    loss_g.backward()
+    opt_g.step()
+    loss_d = d_loss(D(real), D(fake.detach()))
+    opt_d.zero_grad()
+    loss_d.backward()
+    opt_d.step()
+"""),
+    Mutation("ex02-4", "D's gradients not zeroed (G's backward leaves gradients in D's parameters)",
+             find="    opt_d.zero_grad()\n", replace=""),
+    Mutation("ex02-4", "fakes detached in G's loss too (no gradient reaches G)",
+             find="loss_g = g_loss_nonsat(D(fake))", replace="loss_g = g_loss_nonsat(D(fake.detach()))"),
 ]
 
 CATALOGUE["03_interpolation"] = [

@@ -125,3 +125,18 @@ def test_claim_marks_and_logs(tmp_path, monkeypatch, capsys):
     rows = [json.loads(x) for x in log.read_text().splitlines()]
     assert [r["held"] for r in rows] == [True, False]
     assert rows[1] == {"notebook": "99_test.ipynb", "profile": "ci", "text": "one beats two", "held": False}
+
+
+def test_fingerprint_tells_close_tensors_from_different_ones():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, 7, generator=g)
+    fx = checks.fingerprint(x)
+    assert fx.shape == (10,) and fx.dtype == torch.float64
+    assert torch.equal(fx, checks.fingerprint(x.clone()))                   # deterministic
+    assert torch.allclose(fx, checks.fingerprint(x.double() + 1e-9), atol=1e-8)   # close tensors, close prints
+    y = x.clone()
+    y[1, 2, 3] += 0.05                                                      # one value changed
+    assert not torch.allclose(fx, checks.fingerprint(y), rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(fx, checks.fingerprint(x.transpose(1, 2)), rtol=1e-4, atol=1e-5)  # same values, other order
+    assert torch.allclose(checks.fingerprint([x[:1], x[1:]]), fx)           # a list is concatenated flat
+    assert checks.fingerprint(x, k=3).shape == (5,)

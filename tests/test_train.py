@@ -425,3 +425,21 @@ def test_train_pixelsr_truncated_best_file_is_one_line_and_nothing_ships(tmp_pat
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "best.pt" in err and "Traceback" not in err
     assert not (tmp_path / "pixelcnn-sr-faces.pt").exists()
+
+
+def test_gan_train_step_is_one_iteration_of_gan_step_with_the_course_losses():
+    from course_utils import train
+    G, D, opt_g, opt_d = _gan()
+    G2, D2 = copy.deepcopy(G), copy.deepcopy(D)
+    opt_g2 = torch.optim.Adam(G2.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    opt_d2 = torch.optim.Adam(D2.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    step = gan_step(G2, D2, opt_g2, opt_d2, train.d_loss, train.g_loss_nonsat)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(3):
+        z, real = torch.randn(12, 2, generator=gen), torch.randn(10, 2, generator=gen) + 3
+        out = train.gan_train_step(G, D, opt_g, opt_d, z, real)
+        logs = step((z, real))
+        assert isinstance(out, tuple) and all(isinstance(v, float) for v in out)
+        assert out == (pytest.approx(logs["d_loss"], abs=1e-6), pytest.approx(logs["g_loss"], abs=1e-6))
+    for a, b in zip(list(G.parameters()) + list(D.parameters()), list(G2.parameters()) + list(D2.parameters())):
+        assert torch.allclose(a, b, atol=1e-6)
