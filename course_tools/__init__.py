@@ -1,0 +1,1 @@
+"""Instructor and maintainer tools (grading, release, site, ...): not imported by the course notebooks."""
