@@ -34,6 +34,8 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
+import hashlib
+import io
 import json
 import os
 import queue
@@ -43,6 +45,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import tokenize
+import unicodedata
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -67,6 +71,13 @@ FLAGS = {
     r"^\s*(torch|np|numpy|math|F|nn|plt)(\.\w+)+\s*=[^=]": "replaces a function of a library (torch, numpy, ...)",
     r"\binspect\b|\b_getframe\b|\bf_back\b|\bf_locals\b": "inspects the caller's frames",
     r"\bos\._exit\b|\bsignal\.": "exits the process or handles signals",
+    r"\bTorchFunctionMode\b|\b__torch_function__\b|\btorch\.overrides\b|\b__torch_dispatch__\b":
+        "intercepts torch's functions (TorchFunctionMode, __torch_function__)",
+    r"\b__path__\b|\b__spec__\b|\b__loader__\b|\bimportlib\b|\b__import__\b|\bsys\.meta_path\b":
+        "changes or bypasses how modules are imported (importlib, __path__, __import__)",
+    r"\bUSED_COURSE_VERSION\b|\bcourse_version\b|\bCOURSE_VERSIONS\b":
+        "touches the course's-version switch or its record",
+    r"/proc\b|\bctypes\b|\bgc\.get_(objects|referrers)\b": "reaches into the process (/proc, ctypes, gc)",
 }
 
 
@@ -95,6 +106,8 @@ class Assignment:
     order: dict[str, int]         # cell key -> index in the solution
     exercises: list[Exercise]
     imports: str                  # the solution's top-level import lines
+    answers: str = ""             # the model answers (solution regions): never in feedback
+    by_content: dict[str, str] = field(default_factory=dict)  # a cell's text (as released) -> key
 
     @property
     def max_score(self) -> float:
@@ -121,6 +134,13 @@ class Options:
     max_output: int = 1_000_000   # bytes of output per cell before it counts as a flood
     grace: float = 10.0           # seconds a cell has to stop after an interrupt
     assignment: str | None = None
+    sandbox: bool = True          # each kernel in bubblewrap (False: --unsafe-no-sandbox)
+
+
+NO_SANDBOX = ("bubblewrap (bwrap) is not installed or does not work here, and without it a submission's "
+              "code would run as you, next to solutions/, the gradebook and the other submissions. "
+              "Install it (Debian/Ubuntu: apt-get install bubblewrap) or, only for notebooks you "
+              "trust, pass --unsafe-no-sandbox.")
 
 
 @dataclass
@@ -174,6 +194,48 @@ def split_check(source: str) -> list[tuple[str, str]]:
     return parts + [(n, h) for n, h in zip(names, hidden) if _has_code(h)]
 
 
+def _visible(cell: dict) -> str:
+    """A solution cell's text as a student sees it: no hidden tests, no model answer."""
+    text = re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "", _source(cell), flags=re.S)
+    return re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "", text, flags=re.S)
+
+
+def _shape(text: str) -> str:
+    """A cell's text for matching by content: normalised, no blank or comment lines, no spacing
+    ('' when too short to identify a cell)."""
+    lines = [re.sub(r"\s+", "", line) for line in normalise(text).splitlines()]
+    shape = "\n".join(line for line in lines if line and not line.startswith("#"))
+    return shape if len(shape) >= 24 else ""
+
+
+def rekey(nb: dict, assignments: dict[str, Assignment]) -> int:
+    """Give the cells of a notebook whose ids and metadata were stripped the keys of the solution
+    cells they match by content (the cells a student does not edit: checks, setup, text); a code
+    cell right before a matched check cell ``checkNN-k`` becomes the answer ``exNN-k``. Returns how
+    many cells got a key (0: no assignment matches)."""
+    cells = [c for c in nb.get("cells", []) if isinstance(c, dict)]
+    best, hits = None, 0
+    for a in assignments.values():
+        n = sum(1 for c in cells if _shape(_source(c)) in a.by_content)
+        best, hits = (a, n) if n > hits else (best, hits)
+    if best is None:
+        return 0
+    given = 0
+    taken = {cell_key(c) for c in cells} - {None}
+    for c in cells:
+        key = best.by_content.get(_shape(_source(c)))
+        if key and key not in taken and not cell_key(c):
+            c["id"], given = key, given + 1
+            taken.add(key)
+    for before, c in zip(cells, cells[1:]):
+        key = cell_key(c) or ""
+        answer = "ex" + key[len("check"):] if key.startswith("check") else None
+        if answer and answer not in taken and not cell_key(before) and before.get("cell_type") == "code":
+            before["id"], given = answer, given + 1
+            taken.add(answer)
+    return given
+
+
 def _has_code(source: str) -> bool:
     return any(line.strip() and not line.strip().startswith("#") for line in source.splitlines())
 
@@ -221,7 +283,10 @@ def load_assignment(path: Path) -> Assignment:
             exercise_id = re.sub(r"^check", "ex", check_id) if check_id.startswith("check") else last_solution
             exercises.append(Exercise(exercise_id or check_id, check_id, float(grading.get("points", 1)),
                                       split_check(_source(cell)), i))
-    return Assignment(Path(path).stem, Path(path), order, exercises, _imports(cells))
+    answers = "\n".join(m for c in cells for m in re.findall(
+        r"### BEGIN SOLUTION(.*?)### END SOLUTION", _source(c), re.S))
+    return Assignment(Path(path).stem, Path(path), order, exercises, _imports(cells), answers,
+                      {_shape(_visible(c)): k for c in cells if (k := cell_key(c)) and _shape(_visible(c))})
 
 
 def load_assignments(solutions: Path) -> dict[str, Assignment]:
@@ -304,21 +369,113 @@ def plan(nb: dict, a: Assignment) -> Layout:
     return layout
 
 
-def flags(steps: list[Step]) -> list[str]:
-    """What in the student's code deserves a human look (it does not change the score)."""
-    code = "\n".join(s.source for s in steps if s.kind == "student")
+def written(steps: list[Step], a: Assignment | None = None) -> list[Step]:
+    """The student's steps that are not the course's own cells unchanged (matched by content)."""
+    by_content = a.by_content if a is not None else {}
+    return [s for s in steps if s.kind == "student" and (not _shape(s.source) or _shape(s.source) not in by_content)]
+
+
+def _code_only(source: str) -> str:
+    """The source without its comments (a commented switch or ``# inspect`` is not code)."""
+    try:
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type != tokenize.COMMENT]
+        return tokenize.untokenize(tokens)
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return source
+
+
+def flags(steps: list[Step], a: Assignment | None = None) -> list[str]:
+    """What in the student's code deserves a human look (it does not change the score); the
+    course's own cells, unchanged, do not count."""
+    code = normalise("\n".join(_code_only(s.source) for s in written(steps, a)))
     return [why for pattern, why in FLAGS.items() if re.search(pattern, code, re.MULTILINE)]
+
+
+def normalise(text: str) -> str:
+    """NFKC, as Python reads identifiers (a full-width ``ｔｏｒｃｈ.all`` is ``torch.all``), without
+    zero-width characters: what the flags and the scrubbing match against."""
+    return re.sub("[\u200b-\u200f\u2060\ufeff]", "", unicodedata.normalize("NFKC", text))
+
+
+def course_versions() -> dict[str, tuple[str, list[str]]]:
+    """Exercise label -> (module, names) of the course's implementations, read from the text of
+    ``course_utils/exercise.py`` (the grader imports nothing of the course)."""
+    try:
+        tree = ast.parse((ROOT / "course_utils" / "exercise.py").read_text(encoding="utf-8"))
+    except (OSError, SyntaxError):
+        return {}
+    for node in tree.body:
+        target = node.target if isinstance(node, ast.AnnAssign) else (
+            node.targets[0] if isinstance(node, ast.Assign) else None)
+        if isinstance(target, ast.Name) and target.id == "COURSE_VERSIONS":
+            table = ast.literal_eval(node.value)
+            return {label: (where.split(":")[0], where.split(":")[1].split(","))
+                    for label, where in table.items()}
+    return {}
+
+
+def course_routes(steps: list[Step], labels: list[str]) -> tuple[set[str], list[str]]:
+    """The exercises (labels) whose course's version the student's code reaches, by any route the
+    code shows: the switch (``course_version("5.1")``, ``use_course_version``), an import of the
+    course's implementation (``from course_utils.data import extract_subimages``) or an attribute
+    of its module (``data.extract_subimages``). A switch with a computed label reaches them all.
+    Returns (labels, reasons)."""
+    table = course_versions()
+    found, why = set(), []
+    for step in steps:
+        try:
+            tree = ast.parse(normalise(step.source))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                fn = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                if fn in ("course_version", "use_course_version"):
+                    arg = node.args[0] if node.args else None
+                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                        found.add(arg.value)
+                    else:
+                        found |= set(labels)
+                        why.append("the course's-version switch with a computed label")
+            for label, (module, names) in table.items():
+                short = module.rsplit(".", 1)[-1]
+                if isinstance(node, ast.ImportFrom) and node.module in (module, short) and \
+                        any(a.name in names for a in node.names):
+                    found.add(label)
+                    why.append(f"imports the course's {', '.join(names)} ({module})")
+                elif isinstance(node, ast.Attribute) and node.attr in names and \
+                        ast.unparse(node.value).split(".")[-1] == short:
+                    found.add(label)
+                    why.append(f"uses the course's {ast.unparse(node)}")
+    return found & set(labels), list(dict.fromkeys(why))
 
 
 # ---------------------------------------------------------------- the kernel
 
 class Kernel:
-    """A fresh IPython kernel that runs one cell at a time under a time and output limit."""
+    """A fresh IPython kernel that runs one cell at a time under a time and output limit.
 
-    def __init__(self, cwd: Path, env: dict[str, str], grace: float = 10.0):
+    ``sandbox`` (from :func:`sandbox_argv`) is the command that wraps the kernel (bubblewrap): the
+    kernel then talks to this process through Unix sockets in ``cwd``'s sibling folder, and an
+    interrupt is a message (the kernel is in a PID namespace of its own). None: an ordinary kernel.
+    """
+
+    def __init__(self, cwd: Path, env: dict[str, str], grace: float = 10.0, sandbox: list[str] | None = None):
         from jupyter_client import KernelManager
+        from jupyter_client.kernelspec import KernelSpec
         self.km = KernelManager(kernel_name="python3")
-        self.km.start_kernel(cwd=str(cwd), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if sandbox is not None:
+            sockets = Path(tempfile.mkdtemp(prefix="sockets-", dir=Path(cwd).parent))
+            self.km.transport, self.km.ip = "ipc", str(sockets / "k")
+            self.km.connection_file = str(sockets / "kernel.json")
+            # JPY_PARENT_PID: the kernel's parent is the sandbox's init (another PID namespace)
+            argv = sandbox + ["--bind", str(sockets), str(sockets), "--unsetenv", "JPY_PARENT_PID", "--",
+                              sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+            self.km._kernel_spec = KernelSpec(argv=argv, display_name="sandboxed", language="python",
+                                              interrupt_mode="message")
+        log = os.environ.get("GRADE_KERNEL_LOG")  # debugging the grader: the kernels' own output
+        sink = open(log, "a") if log else subprocess.DEVNULL
+        self.km.start_kernel(cwd=str(cwd), env=env, stdout=sink, stderr=sink)
         self.kc = self.km.client()
         try:
             self.kc.start_channels()
@@ -397,12 +554,65 @@ class Kernel:
         self.alive = False
 
 
-def _kernel_env(options: Options) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(COURSE_PROFILE=options.profile, MPLBACKEND="Agg", COURSE_NO_WIDGETS="1",
-               OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])))
+def _kernel_env(options: Options, work: Path) -> dict[str, str]:
+    """The kernel's whole environment (nothing of the grader's own: it may hold secrets)."""
+    env = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+           "HOME": str(work), "LANG": "C.UTF-8", "COURSE_PROFILE": options.profile, "MPLBACKEND": "Agg",
+           "COURSE_NO_WIDGETS": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+           "PYTHONPATH": str(ROOT), "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1",
+           "MPLCONFIGDIR": str(work / ".matplotlib"), "COURSE_DATA_DIR": str(work / ".data")}
+    for name in ("COURSE_DATA_MIRROR", "TORCH_HOME", "COURSE_CHECKPOINT_DIR"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    torch_home = Path(env.get("TORCH_HOME") or Path.home() / ".cache" / "torch")
+    if torch_home.is_dir():  # the ImageNet weights torchvision cached (read-only in the sandbox)
+        env["TORCH_HOME"] = str(torch_home)
     return env
+
+
+# What of the course a submission's kernel sees (read-only): the library, the checkpoints and the
+# data scripts; never solutions/, tests/ (mutation catalogue), the grader, .git or anything else.
+COURSE_VIEW = ("course_utils", "checkpoints", "data_scripts", "notebooks", "pyproject.toml")
+SYSTEM_VIEW = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
+
+
+def find_bwrap() -> str | None:
+    """The bubblewrap executable if it is installed and works here (None otherwise)."""
+    exe = shutil.which("bwrap")
+    if exe is None:
+        return None
+    try:
+        ok = subprocess.run([exe, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"],
+                            capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return exe if ok else None
+
+
+def sandbox_argv(bwrap: str, work: Path, env: dict[str, str]) -> list[str]:
+    """bubblewrap's options for one submission (the kernel's command and its socket folder follow).
+
+    Read-only: the system, Python's environment, the course view (:data:`COURSE_VIEW`), the data
+    mirror and the cached ImageNet weights. Writable: ``work`` (the submission's scratch copy) and a
+    private ``/tmp``. No network, no other process (own PID, IPC, UTS namespaces; killed with the
+    grader's worker: nothing survives it), no capabilities, a new session (no terminal injection).
+    """
+    argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    if os.geteuid() == 0:  # root outside: an unprivileged user inside (cannot raise its limits)
+        argv += ["--unshare-user", "--uid", "1000", "--gid", "1000"]
+    ro = [Path(p) for p in SYSTEM_VIEW] + [Path(sys.prefix), Path(sys.base_prefix),
+                                           Path(sys.executable).resolve().parent]
+    ro += [ROOT / name for name in COURSE_VIEW]
+    ro += [Path(env[k]) for k in ("COURSE_DATA_MIRROR", "TORCH_HOME", "COURSE_CHECKPOINT_DIR") if k in env]
+    seen = set()
+    for path in ro:
+        path = Path(os.path.abspath(path))
+        if path.exists() and path not in seen:
+            seen.add(path)
+            argv += ["--ro-bind", str(path), str(path)]
+    argv += ["--bind", str(work), str(work), "--chdir", str(work)]
+    return argv
 
 
 def _preamble(options: Options) -> str:
@@ -427,10 +637,23 @@ USED_COURSE_VERSION = ("import sys as _grader_sys, json as _grader_json\n"
 
 # ---------------------------------------------------------------- one submission
 
+def secrets(a: Assignment) -> list[str]:
+    """The lines feedback must never show: the hidden tests' and the model answers' (solution
+    regions), each at least 8 characters once stripped."""
+    lines = [line for e in a.exercises for name, src in e.parts if name.startswith("hidden")
+             for line in src.splitlines()]
+    lines += a.answers.splitlines()
+    out = [normalise(line).strip() for line in lines]
+    return sorted({line for line in out if len(line) >= 8 and not line.startswith("#")}, key=len, reverse=True)
+
+
 def _scrub(text: str, secret: list[str]) -> str:
-    """Remove any line of the hidden tests from a message (a student's code could put it there)."""
+    """Remove any line of the hidden tests or model answers from a message (a student's code could
+    put it there), whatever its spacing or Unicode spelling."""
+    text = normalise(text)
     for line in secret:
-        text = text.replace(line, "[hidden test]")
+        pattern = r"\s*".join(re.escape(ch) for ch in line if not ch.isspace())
+        text = re.sub(pattern, "[hidden]", text)
     return text[:2000]
 
 
@@ -444,7 +667,7 @@ def _message(r: CellResult, secret: list[str]) -> str:
     if r.status in ("died", "stuck"):
         return "the kernel died here (a crash, os._exit or the memory limit)" if r.status == "died" \
             else "the kernel did not respond to an interrupt and was stopped"
-    if r.ename in UNANSWERED:
+    if normalise(r.ename) in UNANSWERED:
         return "not answered yet"
     return _scrub(f"{r.ename}: {r.evalue}".strip(": "), secret)
 
@@ -470,12 +693,19 @@ def grade_submission(path: Path, student: str, assignments: dict[str, Assignment
                      options: Options) -> dict:
     """Grade one notebook; always returns a result (its ``status`` says what went wrong)."""
     result = _base(student, path, options)
+    if Path(path).is_symlink():
+        result.update(status="refused", problems=[
+            f"the submission is a link (to {os.path.realpath(path)}), not a notebook: submit the file itself"])
+        return result
     try:
         nb = _read_notebook(path)
     except (OSError, ValueError, UnicodeDecodeError) as e:
         result.update(status="corrupt", problems=[f"cannot read the notebook: {e}"])
         return result
     name, overlap = find_assignment(nb, assignments)
+    if overlap == 0 and rekey(nb, assignments):  # ids and metadata stripped: match by content
+        name, overlap = find_assignment(nb, assignments)
+        result["problems"].append("the notebook had lost its cell ids; its cells were matched by content")
     wanted = options.assignment or name
     if wanted not in assignments or name != wanted:
         guess = f" (it looks like {name})" if name else " (no cell id of any solution notebook)"
@@ -487,7 +717,10 @@ def grade_submission(path: Path, student: str, assignments: dict[str, Assignment
     layout = plan(nb, a)
     result["cells"] = {"missing": layout.missing, "duplicated": layout.duplicated,
                        "moved": layout.moved, "extra": layout.extra}
-    result["flags"] = flags(layout.steps)
+    result["flags"] = flags(layout.steps, a)
+    routes, why = course_routes(written(layout.steps, a), [e.label for e in a.exercises])
+    result["course_routes"] = sorted(routes)
+    result["flags"] += [f"course's version: {w}" for w in why]
     start = time.monotonic()
     outcome = _execute(layout, a, options, result)
     result["seconds"] = round(time.monotonic() - start, 1)
@@ -502,7 +735,14 @@ MAX_RESTARTS = 2  # kernels a submission may lose before the rest of it is given
 
 
 def _start(work: Path, options: Options) -> Kernel:
-    kernel = Kernel(work, _kernel_env(options), options.grace)
+    env = _kernel_env(options, work)
+    sandbox = None
+    if options.sandbox:
+        bwrap = shutil.which("bwrap")
+        if bwrap is None:
+            raise RuntimeError(NO_SANDBOX)
+        sandbox = sandbox_argv(bwrap, work, env)
+    kernel = Kernel(work, env, options.grace, sandbox)
     limit = kernel.run(_preamble(options), 60, options.max_output)
     if limit.status != "ok":  # never grade without the memory limit the instructor asked for
         kernel.shutdown()
@@ -529,7 +769,10 @@ def _execute(layout: Layout, a: Assignment, options: Options, result: dict) -> l
     """
     steps = layout.steps
     outcome: list[CellResult | None] = [None] * len(steps)
-    work = Path(tempfile.mkdtemp(prefix="grade-"))
+    base = Path(tempfile.mkdtemp(prefix="grade-"))
+    work = base / "work"
+    work.mkdir()
+    _copy_helpers(result.get("notebook"), work)
     kernel = None
     lost: set[str] = set()  # exercises whose points are lost already (a part ran out of time)
     try:
@@ -570,8 +813,27 @@ def _execute(layout: Layout, a: Assignment, options: Options, result: dict) -> l
     finally:
         if kernel is not None:
             kernel.shutdown()
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
     return outcome
+
+
+HELPER_LIMIT = 5_000_000  # bytes of helper files copied beside a notebook
+
+
+def _copy_helpers(notebook: str | None, work: Path) -> list[str]:
+    """Copy the student's helper modules (``*.py`` files beside the notebook, not links) into the
+    scratch folder, so that ``import my_helpers`` works there as it did for the student."""
+    if not notebook:
+        return []
+    copied, size = [], 0
+    for entry in sorted(Path(notebook).parent.iterdir()):
+        if entry.suffix == ".py" and entry.is_file() and not entry.is_symlink():
+            size += entry.stat().st_size
+            if size > HELPER_LIMIT:
+                break
+            shutil.copyfile(entry, work / entry.name)
+            copied.append(entry.name)
+    return copied
 
 
 def _json_list(text: str) -> list[str]:
@@ -591,8 +853,7 @@ def _where(step: Step) -> str:
 
 def _score(a: Assignment, layout: Layout, outcome: list[CellResult | None], result: dict) -> None:
     """Points per exercise, messages, and the submission's status."""
-    secret = [line.strip() for e in a.exercises for name, src in e.parts if name.startswith("hidden")
-              for line in src.splitlines() if len(line.strip()) >= 8]
+    secret = secrets(a)
     bad = {"timeout", "flood", "died", "stuck"}
     seen = [r.status for r in outcome if r is not None]
     status = []
@@ -617,11 +878,11 @@ def _score(a: Assignment, layout: Layout, outcome: list[CellResult | None], resu
         spoiled |= any(p["message"].startswith(("stopped", "the kernel")) for p in parts)
         share = e.points / max(1, len(parts))
         points = 0.0 if spoiled else round(share * sum(p["passed"] for p in parts), 2)
-        if e.label in result.get("used_course_version", []):  # the student flipped the switch
+        if e.label in set(result.get("used_course_version", [])) | set(result.get("course_routes", [])):
             points = 0.0
             parts.append({"part": "course's version", "passed": False,
                           "message": "you went on with the course's version of this exercise: no points"})
-        answer_errors = [_message(r, []) for r in own if r is not None and r.status != "ok"]
+        answer_errors = [_message(r, secret) for r in own if r is not None and r.status != "ok"]
         entry = {"exercise": e.exercise_id, "label": e.label, "points": points, "max_points": e.points,
                  "parts": parts, "answer_cell": answer_errors[0] if answer_errors else
                  ("missing" if e.exercise_id in layout.missing else "ran")}
@@ -633,27 +894,50 @@ def _score(a: Assignment, layout: Layout, outcome: list[CellResult | None], resu
 
 # ---------------------------------------------------------------- a batch
 
+def _skip(why: str) -> None:
+    print(f"warning: {why}", file=sys.stderr, flush=True)
+
+
+def _linked(path: Path, top: Path) -> bool:
+    """Whether ``path`` or a folder between ``top`` and it is a symbolic link."""
+    while True:
+        if path.is_symlink():
+            return True
+        if path == top or path.parent == path:
+            return False
+        path = path.parent
+
+
 def collect_submissions(paths: list[Path]) -> list[tuple[str, Path]]:
     """(student, notebook) pairs: a file is one submission named by its stem; a folder holds one
-    notebook per student (``alice.ipynb``) or a folder per student (``alice/03_interpolation.ipynb``)."""
+    notebook per student (``alice.ipynb``) or a folder per student (``alice/03_interpolation.ipynb``).
+
+    Inside a folder, links are not followed: a student folder that is a link (to the course, to a
+    classmate) is not collected and a notebook that is a link is refused when graded (both said on
+    stderr). A notebook given by name is kept as named (a link there is refused when graded too).
+    """
     found = []
     for p in map(Path, paths):
-        p = p.resolve()  # the gradebook's key: the same notebook however it was named
-        if p.is_file():
+        p = Path(os.path.abspath(p))  # the gradebook's key: the same notebook however it was named
+        if p.is_file() or p.is_symlink() and not p.is_dir():
             found.append((p.stem, p))
             continue
         if not p.is_dir():
             raise FileNotFoundError(f"{p}: no such file or folder")
         for entry in sorted(p.iterdir()):
-            if entry.is_file() and entry.suffix == ".ipynb":
+            if entry.is_symlink() and entry.is_dir():
+                _skip(f"{entry}: a link to a folder ({os.path.realpath(entry)}), not collected")
+            elif entry.suffix == ".ipynb" and (entry.is_file() or entry.is_symlink()):
                 found.append((entry.stem, entry))
             elif entry.is_dir() and not entry.name.startswith("."):
-                found += [(entry.name, nb) for nb in sorted(entry.rglob("*.ipynb"))
-                          if ".ipynb_checkpoints" not in nb.parts]
+                for nb in sorted(entry.rglob("*.ipynb")):
+                    if ".ipynb_checkpoints" in nb.parts:
+                        continue
+                    if _linked(nb.parent, entry):
+                        _skip(f"{nb}: inside a linked folder, not collected")
+                        continue
+                    found.append((entry.name, nb))
     return found
-
-
-RESULT = "GRADE-RESULT "  # the line a worker prints its result on
 
 
 def _grade_one(path: Path, student: str, solutions: Path, options: Options) -> dict:
@@ -667,46 +951,122 @@ def _grade_one(path: Path, student: str, solutions: Path, options: Options) -> d
 
 
 def _grade_in_worker(path: Path, student: str, solutions: Path, options: Options) -> dict:
-    """Grade one submission in a worker process of its own (this file run as a script: no torch).
-
-    Whatever a student's code does to its kernel's parent (``os.kill(os.getppid(), 9)``) ends that
-    worker, not the batch.
-    """
+    """Grade one submission in a worker process of its own (``python -m course_tools.grade
+    --worker``; it imports no torch). The worker writes its result to a file in a private folder
+    that the submission's sandbox cannot see; the worker's output streams are not read, so nothing a
+    student's code prints or writes can become a result, and this row's student and notebook are set
+    here, never taken from the worker."""
     job = {"path": str(path), "student": student, "solutions": str(solutions), "options": asdict(options)}
+    private = Path(tempfile.mkdtemp(prefix="grade-worker-"))
+    answer = private / "result.json"
     try:
-        run = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job)],
-                             capture_output=True, text=True, timeout=options.notebook_timeout + 300)
-        lines = [line for line in run.stdout.splitlines() if line.startswith(RESULT)]
-        if lines:
-            return json.loads(lines[-1][len(RESULT):])
-        problem = f"the grading process ended with code {run.returncode}: {run.stderr.strip()[-300:]}"
+        run = subprocess.run([sys.executable, "-m", "course_tools.grade", "--worker", json.dumps(job), str(answer)],
+                             capture_output=True, text=True, timeout=options.notebook_timeout + 300,
+                             cwd=str(ROOT), env=_worker_env())
+        try:
+            result = json.loads(answer.read_text())
+            if not isinstance(result, dict) or "exercises" not in result:
+                raise ValueError("not a result")
+            result.update(student=student, notebook=str(path))
+            return result
+        except (OSError, ValueError):
+            problem = f"the grading process ended with code {run.returncode}: {run.stderr.strip()[-300:]}"
     except subprocess.TimeoutExpired:
         problem = "the grading process did not finish in time"
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     result = _base(student, path, options)
     result.update(status="grader error", problems=[problem])
     return result
 
 
-def _worker(job: str) -> int:
-    """The worker's side of ``_grade_in_worker``: grade, print the result on one line."""
-    here = Path(__file__).resolve().parent  # run as a script: course_utils/ must not shadow modules
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+def _worker_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def _worker(job: str, answer: str) -> int:
+    """The worker's side of ``_grade_in_worker``: grade, write the result atomically."""
     job = json.loads(job)
     result = _grade_one(Path(job["path"]), job["student"], Path(job["solutions"]), Options(**job["options"]))
-    print(RESULT + json.dumps(result), flush=True)
+    _write_atomic(Path(answer), json.dumps(result))
     return 0
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def shard(submissions: list[tuple[str, Path]], i: int, n: int) -> list[tuple[str, Path]]:
+    """Shard ``i`` of ``n`` (1 <= i <= n): a fixed slice by a hash of student and notebook, so the
+    same submission always lands in the same shard, whatever else is in the batch."""
+    def slot(sub):
+        return int(hashlib.sha256(f"{sub[0]}\0{sub[1]}".encode()).hexdigest(), 16) % n
+    return [sub for sub in submissions if slot(sub) == i - 1]
+
+
+def result_names(submissions: list[tuple[str, Path]]) -> dict[str, str]:
+    """File stem per notebook: the student, or student__notebook when a student has several."""
+    per = Counter(student for student, _ in submissions)
+    names = {}
+    for student, path in submissions:
+        stem = student if per[student] == 1 else f"{student}__{Path(path).stem}"
+        names[str(path)] = re.sub(r"[^\w.-]+", "_", stem)
+    return names
+
+
 def grade_all(submissions: list[tuple[str, Path]], solutions: Path, options: Options,
-              jobs: int = 1) -> list[dict]:
-    """Grade every submission, ``jobs`` at a time (a worker process and a kernel each)."""
+              jobs: int = 1, out: Path | None = None, regrade: bool = True,
+              names: dict[str, str] | None = None) -> list[dict]:
+    """Grade every submission, ``jobs`` at a time (a worker process and a sandboxed kernel each).
+
+    With ``out``, each result is written as it comes (``out/results/NAME.json``, its feedback and the
+    gradebook, each replaced atomically), so a grader killed half-way loses only the submissions in
+    progress; without ``regrade`` a submission whose result is there (same notebook content, profile
+    and assignment) is not graded again.
+    """
+    names = names or result_names(submissions)
     results: list[dict] = [{}] * len(submissions)
+    todo = []
+    for i, (student, path) in enumerate(submissions):
+        old = _read_result(out / "results" / f"{names[str(path)]}.json") if out and not regrade else None
+        if old and old.get("sha256") == _sha256(path) and old.get("profile") == options.profile \
+                and old.get("requested_assignment") == options.assignment:
+            results[i] = old
+        else:
+            todo.append(i)
+    if out and len(todo) < len(submissions):
+        print(f"{len(submissions) - len(todo)} submission(s) already graded in {out} (kept; "
+              "--regrade grades them again)", file=sys.stderr)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(_grade_in_worker, path, student, solutions, options): i
-                   for i, (student, path) in enumerate(submissions)}
+        futures = {pool.submit(_grade_in_worker, submissions[i][1], submissions[i][0], solutions, options): i
+                   for i in todo}
         for done, future in enumerate(as_completed(futures)):
-            results[futures[future]] = _progress(future.result(), done, len(submissions))
+            i = futures[future]
+            result = future.result()
+            result.update(sha256=_sha256(submissions[i][1]), requested_assignment=options.assignment)
+            results[i] = _progress(result, done, len(todo))
+            if out is not None:
+                write_result(result, names[str(submissions[i][1])], out)
     return results
+
+
+def _read_result(path: Path) -> dict | None:
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return result if isinstance(result, dict) and "student" in result and "exercises" in result else None
 
 
 def _progress(result: dict, done: int, total: int) -> dict:
@@ -715,10 +1075,15 @@ def _progress(result: dict, done: int, total: int) -> dict:
     return result
 
 
-def _feedback_name(result: dict, results: list[dict]) -> str:
-    same = [r for r in results if r["student"] == result["student"]]
-    stem = result["student"] if len(same) == 1 else f"{result['student']}__{Path(result['notebook']).stem}"
-    return re.sub(r"[^\w.-]+", "_", stem)
+def write_result(result: dict, name: str, out: Path) -> None:
+    """One submission's result, feedback and the gradebook, each file replaced atomically."""
+    out = Path(out)
+    for folder in ("results", "feedback"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    _write_atomic(out / "results" / f"{name}.json", json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    _write_atomic(out / "feedback" / f"{name}.json", json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    _write_atomic(out / "feedback" / f"{name}.md", feedback_markdown(result) + "\n")
+    write_gradebook(out)
 
 
 def feedback_markdown(result: dict) -> str:
@@ -731,8 +1096,9 @@ def feedback_markdown(result: dict) -> str:
     for what in ("missing", "duplicated", "moved"):
         if cells.get(what):
             lines.append(f"- {what} cells: {', '.join(cells[what])}")
-    if result.get("used_course_version"):
-        lines.append(f"- used the course's version for: {', '.join(result['used_course_version'])}")
+    used = sorted(set(result.get("used_course_version", [])) | set(result.get("course_routes", [])))
+    if used:
+        lines.append(f"- used the course's version for: {', '.join(used)}")
     if lines[-1] != "":
         lines.append("")
     for e in result["exercises"]:
@@ -751,43 +1117,58 @@ def _indented(message: str) -> str:
     return message.strip().replace("\n", "\n  ")
 
 
-def write_outputs(results: list[dict], out: Path, assignments: dict[str, Assignment]) -> Path:
-    """Write feedback files and merge the results into ``out/gradebook.csv`` (by notebook path)."""
+def write_gradebook(out: Path) -> Path:
+    """``out/gradebook.csv`` from every result in ``out/results`` (a row per submission)."""
     out = Path(out)
-    (out / "feedback").mkdir(parents=True, exist_ok=True)
+    results = [r for p in sorted((out / "results").glob("*.json")) if (r := _read_result(p))]
+    rows, columns = [], {}
     for r in results:
-        stem = _feedback_name(r, results)
-        (out / "feedback" / f"{stem}.json").write_text(json.dumps(r, indent=1, ensure_ascii=False) + "\n")
-        (out / "feedback" / f"{stem}.md").write_text(feedback_markdown(r) + "\n")
-    book = out / "gradebook.csv"
-    rows = {}
-    if book.is_file():
-        with book.open(newline="") as f:
-            rows = {row["notebook"]: row for row in csv.DictReader(f)}
-    for r in results:
-        row = {"student": r["student"], "notebook": r["notebook"], "assignment": r["assignment"] or "",
+        row = {"student": r["student"], "notebook": r["notebook"], "assignment": r.get("assignment") or "",
                "status": r["status"], "score": r["score"], "max_score": r["max_score"],
-               "profile": r["profile"], "flags": " | ".join(r["flags"])}
-        row.update({e["exercise"]: e["points"] for e in r["exercises"]})
-        rows[r["notebook"]] = row
-    columns = [e.exercise_id for a in assignments.values() for e in a.exercises
-               if any(e.exercise_id in row for row in rows.values())]
-    fields = (["student", "notebook", "assignment", "status", "score", "max_score"] + columns
-              + ["profile", "flags"])
-    tmp = book.with_name(".gradebook.csv.part")
+               "profile": r["profile"], "flags": " | ".join(r.get("flags", []))}
+        for e in r["exercises"]:
+            row[e["exercise"]] = e["points"]
+            columns.setdefault((r.get("assignment") or "", e["exercise"]), len(columns))
+        rows.append(row)
+    fields = (["student", "notebook", "assignment", "status", "score", "max_score"]
+              + [ex for _, ex in sorted(columns, key=lambda k: (k[0], columns[k]))] + ["profile", "flags"])
+    book = out / "gradebook.csv"
+    tmp = book.with_name(f".gradebook.csv.{os.getpid()}.part")
     with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fields, extrasaction="ignore")
+        writer = csv.DictWriter(f, list(dict.fromkeys(fields)), extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(sorted(rows.values(), key=lambda row: (row["student"], row["notebook"])))
+        writer.writerows(sorted(rows, key=lambda row: (row["student"], row["notebook"])))
     os.replace(tmp, book)
     return book
+
+
+def merge(shards: list[Path], out: Path) -> Path:
+    """Combine the results of several ``--shard`` runs into ``out`` (results, feedback, gradebook)."""
+    out = Path(out)
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    for folder in map(Path, shards):
+        found = sorted((folder / "results").glob("*.json"))
+        if not found:
+            raise FileNotFoundError(f"{folder}: no results/*.json (is it the -o folder of a shard?)")
+        for path in found:
+            result = _read_result(path)
+            if result is None:
+                raise ValueError(f"{path}: not a grader result; remove it or re-grade that shard")
+            name = path.stem
+            _write_atomic(out / "results" / f"{name}.json", json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+            (out / "feedback").mkdir(exist_ok=True)
+            _write_atomic(out / "feedback" / f"{name}.json", json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+            _write_atomic(out / "feedback" / f"{name}.md", feedback_markdown(result) + "\n")
+    return write_gradebook(out)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--worker"]:
-        return _worker(argv[1])
-    p = argparse.ArgumentParser(prog="python -m course_utils.grade", description=__doc__,
+        return _worker(argv[1], argv[2])
+    if argv[:1] == ["merge"]:
+        return _merge_main(argv[1:])
+    p = argparse.ArgumentParser(prog="python -m course_tools.grade", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("submissions", nargs="+", type=Path, help="notebooks or folders of submissions")
     p.add_argument("-o", "--out", type=Path, default=Path("grades"), help="where the gradebook goes")
@@ -795,13 +1176,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--solutions", type=Path, default=ROOT / "solutions")
     p.add_argument("--assignment", help="grade only against this solution (e.g. 03_interpolation)")
     p.add_argument("--student", action="append", help="re-grade only this student (repeatable)")
+    p.add_argument("--regrade", action="store_true", help="grade again what -o already has")
+    p.add_argument("--shard", help="grade only shard I of N (e.g. 3/8; merge the shards with 'merge')")
     p.add_argument("--profile", default=os.environ.get("COURSE_PROFILE") or "ci")
     p.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per notebook")
     p.add_argument("--memory", type=int, default=4096, help="MB per kernel")
     p.add_argument("--max-output", type=int, default=1_000_000, help="bytes of output per cell")
     p.add_argument("--grace", type=float, default=10.0, help="seconds to stop after an interrupt")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run students' code without bubblewrap, as you (only for notebooks you trust)")
     args = p.parse_args(argv)
+    if args.jobs < 1 or args.cell_timeout <= 0 or args.timeout <= 0 or args.memory < 64:
+        print("error: --jobs must be >= 1, the time limits > 0 and --memory >= 64 (MB)", file=sys.stderr)
+        return 2
+    part = None
+    if args.shard:
+        m = re.fullmatch(r"(\d+)/(\d+)", args.shard.strip())
+        if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+            print(f"error: --shard {args.shard!r}: write I/N with 1 <= I <= N (e.g. 3/8)", file=sys.stderr)
+            return 2
+        part = int(m.group(1)), int(m.group(2))
+    if not args.unsafe_no_sandbox and find_bwrap() is None:
+        print(f"error: {NO_SANDBOX}", file=sys.stderr)
+        return 2
     try:
         assignments = load_assignments(args.solutions)
     except ValueError as e:
@@ -819,18 +1217,41 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    names = result_names(subs)  # from the whole batch: the same in every shard
+    if part:
+        subs = shard(subs, *part)
     if args.student:
         subs = [(s, nb) for s, nb in subs if s in args.student]
-    if not subs:
+    if not subs and not part:
         print("error: no submission to grade", file=sys.stderr)
         return 2
     options = Options(args.profile, args.cell_timeout, args.timeout, args.memory, args.max_output,
-                      args.grace, args.assignment)
+                      args.grace, args.assignment, sandbox=not args.unsafe_no_sandbox)
     start = time.monotonic()
-    results = grade_all(subs, args.solutions, options, args.jobs)
-    book = write_outputs(results, args.out, assignments)
-    print(f"graded {len(results)} submission(s) in {time.monotonic() - start:.0f} s "
-          f"(profile {options.profile}); gradebook: {book}")
+    grade_all(subs, args.solutions, options, args.jobs, args.out,
+              regrade=args.regrade or bool(args.student), names=names)
+    book = write_gradebook(args.out) if (args.out / "results").is_dir() else args.out / "gradebook.csv"
+    if not subs:
+        (args.out / "results").mkdir(parents=True, exist_ok=True)
+        book = write_gradebook(args.out)
+    print(f"graded {len(subs)} submission(s) in {time.monotonic() - start:.0f} s "
+          f"(profile {options.profile}{', shard ' + args.shard if part else ''}"
+          f"{', NOT SANDBOXED' if args.unsafe_no_sandbox else ''}); gradebook: {book}")
+    return 0
+
+
+def _merge_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m course_tools.grade merge",
+                                description="Combine the -o folders of --shard runs into one gradebook.")
+    p.add_argument("shards", nargs="+", type=Path, help="the shards' -o folders")
+    p.add_argument("-o", "--out", type=Path, required=True, help="the combined folder")
+    args = p.parse_args(argv)
+    try:
+        book = merge(args.shards, args.out)
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"merged {len(args.shards)} shard(s); gradebook: {book}")
     return 0
 
 

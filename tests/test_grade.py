@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import grade, release
+from course_tools import grade
+from course_utils import release
 
 ROOT = Path(__file__).resolve().parents[1]
 HIDDEN_MARK = "HIDDEN_SOURCE_MARK"
@@ -141,9 +142,9 @@ SUBMISSIONS = {
         "mine-1", "import types\nchecks = types.SimpleNamespace(check=lambda *a, **k: None, passed=print)\n"
                   "math = types.SimpleNamespace(isclose=lambda *a, **k: True)")), 3, "ok"),
     "cheat_exfiltrate_hidden": (toy(ex90_1=EXFILTRATE), 2, "ok"),
-    # killing the grader's process costs this submission only, not the batch
+    # the kernel's parent is the sandbox's init: the grader's processes are out of reach
     "cheat_kill_grader": (inserted(toy(), "c90-setup", _cell(
-        "mine-1", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")), 0, "grader error"),
+        "mine-1", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")), 4, "ok"),
     "toy_corrupt": ("{\"cells\": [ this is not json", 0, "corrupt"),
     "another_assignment": (json.loads((ROOT / "notebooks" / "03_interpolation.ipynb").read_text()), 0,
                            "not this assignment"),
@@ -178,7 +179,7 @@ def graded(tmp_path_factory):
     (subs / "alice").mkdir()
     (subs / "alice" / "whatever_name.ipynb").write_text(json.dumps(toy()))
     code = grade.main([str(subs), "-o", str(out), "--solutions", str(sol), "-j", "2",
-                       "--cell-timeout", "30", "--timeout", "300", "--memory", "1024", "--grace", "5"])
+                       "--cell-timeout", "30", "--timeout", "300", "--memory", "2048", "--grace", "5"])
     assert code == 0
     with (out / "gradebook.csv").open() as f:
         rows = {row["student"]: row for row in csv.DictReader(f)}
@@ -402,4 +403,6 @@ def test_every_course_notebook_is_gradable_as_it_is(folder):
         assert name == path.stem, path.name
         layout = grade.plan(nb, assignments[name])
         assert (layout.missing, layout.moved, layout.duplicated, layout.extra) == ([], [], [], 0), path.name
-        assert grade.flags(layout.steps) == [], path.name
+        assert grade.flags(layout.steps, assignments[name]) == [], path.name
+        labels = [e.label for e in assignments[name].exercises]
+        assert grade.course_routes(grade.written(layout.steps, assignments[name]), labels) == (set(), []), path.name
