@@ -644,7 +644,7 @@ def secrets(a: Assignment) -> list[str]:
              for line in src.splitlines()]
     lines += a.answers.splitlines()
     out = [normalise(line).strip() for line in lines]
-    return sorted({line for line in out if len(line) >= 8 and not line.startswith("#")}, key=len, reverse=True)
+    return sorted({line for line in out if len(line) >= 8}, key=len, reverse=True)
 
 
 def _scrub(text: str, secret: list[str]) -> str:
@@ -1053,7 +1053,11 @@ def grade_all(submissions: list[tuple[str, Path]], solutions: Path, options: Opt
                    for i in todo}
         for done, future in enumerate(as_completed(futures)):
             i = futures[future]
-            result = future.result()
+            try:
+                result = future.result()
+            except Exception as e:  # a grader bug costs this submission only
+                result = _base(submissions[i][0], submissions[i][1], options)
+                result.update(status="grader error", problems=[f"{type(e).__name__}: {e}"])
             result.update(sha256=_sha256(submissions[i][1]), requested_assignment=options.assignment)
             results[i] = _progress(result, done, len(todo))
             if out is not None:

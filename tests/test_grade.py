@@ -187,6 +187,7 @@ def graded(tmp_path_factory):
     return {"rows": rows, "feedback": feedback, "out": out, "subs": subs, "sol": sol}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SUBMISSIONS))
 def test_each_submission_gets_its_score_and_status(graded, name):
     _, score, status = SUBMISSIONS[name]
@@ -194,11 +195,13 @@ def test_each_submission_gets_its_score_and_status(graded, name):
     assert (float(row["score"]), row["status"]) == (score, status), graded["feedback"][name]
 
 
+@pytest.mark.slow
 def test_the_folder_per_student_layout_names_the_student_and_finds_the_assignment_by_ids(graded):
     row = graded["rows"]["alice"]
     assert (row["assignment"], float(row["score"]), row["status"]) == ("90_toy", 4.0, "ok")
 
 
+@pytest.mark.slow
 def test_partial_credit_and_feedback_name_the_failed_hidden_test(graded):
     fb = graded["feedback"]["toy_partial"]
     double = fb["exercises"][0]
@@ -210,15 +213,17 @@ def test_partial_credit_and_feedback_name_the_failed_hidden_test(graded):
     assert "hidden tests: failed: CheckFailed: double(-3.5) should be -7.0" in md
 
 
+@pytest.mark.slow
 def test_hidden_test_source_never_reaches_feedback(graded):
     hidden = "checks.check(double(-3.5) == -7.0"
     for path in (graded["out"] / "feedback").iterdir():
         text = path.read_text()
         assert HIDDEN_MARK not in text and hidden not in text, path.name
     exfiltrated = graded["feedback"]["cheat_exfiltrate_hidden"]["exercises"][0]["parts"]
-    assert all(not p["passed"] for p in exfiltrated) and "[hidden test]" in exfiltrated[1]["message"]
+    assert all(not p["passed"] for p in exfiltrated) and "[hidden]" in exfiltrated[1]["message"]
 
 
+@pytest.mark.slow
 def test_failures_are_reported_where_they_happened(graded):
     fb = graded["feedback"]
     assert fb["toy_untouched"]["exercises"][0]["parts"][0]["message"] == "not answered yet"
@@ -236,6 +241,7 @@ def test_failures_are_reported_where_they_happened(graded):
     assert fb["nb00_wrong_sum"]["exercises"][0]["parts"][0]["message"].startswith("CheckFailed: ")
 
 
+@pytest.mark.slow
 def test_cell_layout_problems_are_reported(graded):
     fb = graded["feedback"]
     assert fb["toy_deleted_check"]["cells"]["missing"] == ["check90-1"]
@@ -250,6 +256,7 @@ def test_cell_layout_problems_are_reported(graded):
     assert fb["toy_untouched"]["cells"] == {"missing": [], "duplicated": [], "moved": [], "extra": 0}
 
 
+@pytest.mark.slow
 def test_cheating_code_is_flagged_for_a_human(graded):
     rows = graded["rows"]
     assert "checks" in rows["cheat_redefine_checks"]["flags"]
@@ -258,6 +265,7 @@ def test_cheating_code_is_flagged_for_a_human(graded):
     assert rows["toy_one_wrong"]["flags"] == ""
 
 
+@pytest.mark.slow
 def test_gradebook_has_a_column_per_exercise_and_the_profile(graded):
     rows = graded["rows"]
     assert {rows["toy_partial"][k] for k in ("ex90-1", "ex90-2", "ex90-3")} == {"1.0"}
@@ -266,6 +274,7 @@ def test_gradebook_has_a_column_per_exercise_and_the_profile(graded):
     assert rows["another_assignment"]["assignment"] == ""
 
 
+@pytest.mark.slow
 def test_regrading_one_student_updates_only_that_row(graded, capsys):
     subs, out = graded["subs"], graded["out"]
     before = (out / "gradebook.csv").read_text()
