@@ -122,6 +122,7 @@ class Step:
     source: str
     exercise: Exercise | None = None
     part: str = ""
+    skip: bool = False            # not needed by any exercise or test (``graded_only``)
 
 
 @dataclass
@@ -134,6 +135,7 @@ class Options:
     max_output: int = 1_000_000   # bytes of output per cell before it counts as a flood
     grace: float = 10.0           # seconds a cell has to stop after an interrupt
     assignment: str | None = None
+    graded_only: bool = True      # run only the cells the exercises and tests need (not --all-cells)
     sandbox: bool = True          # each kernel in bubblewrap (False: --unsafe-no-sandbox)
 
 
@@ -161,6 +163,7 @@ class Layout:
     duplicated: list[str] = field(default_factory=list)
     moved: list[str] = field(default_factory=list)
     extra: int = 0
+    skipped: int = 0              # cells not run: no exercise needs them
 
 
 # ---------------------------------------------------------------- solutions
@@ -324,8 +327,60 @@ def _moved(positions: list[int]) -> set[int]:
     return set(range(n)) - keep
 
 
-def plan(nb: dict, a: Assignment) -> Layout:
-    """The cells to run for submission ``nb``: the student's code, the solution's tests in place."""
+def _names(source: str) -> tuple[set[str], set[str]] | None:
+    """(names a cell defines or changes, names it reads), statically; None when it cannot be told
+    (a syntax error, ``from x import *``). ``x.attr = ...`` and ``x[i] = ...`` change ``x``."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+        source = TransformerManager().transform_cell(source)  # %magics as Python calls
+    except Exception:
+        pass
+    try:
+        tree = ast.parse(normalise(source))
+    except (SyntaxError, ValueError):
+        return None
+    defines, uses = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (uses if isinstance(node.ctx, ast.Load) else defines).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defines.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.name == "*":
+                    return None
+                defines.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            base = node.value
+            while isinstance(base, (ast.Attribute, ast.Subscript)):
+                base = base.value
+            if isinstance(base, ast.Name):
+                defines.add(base.id)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            defines.update(node.names)
+    return defines, uses
+
+
+def mark_unneeded(steps: list[Step], answers: set[str]) -> int:
+    """Mark (``skip``) the student's cells that no exercise needs: keep the tests, the answer cells
+    and, going backwards, every cell that defines or changes a name a kept cell reads (or that
+    cannot be analysed); the demonstrations and trainings after them are left out. Returns how
+    many cells are skipped."""
+    needed: set[str] = set()
+    skipped = 0
+    for step in reversed(steps):
+        names = _names(step.source)
+        keep = step.kind == "test" or step.key in answers or names is None or bool(names[0] & needed)
+        step.skip = not keep
+        skipped += not keep
+        if keep and names is not None:
+            needed |= names[1]
+    return skipped
+
+
+def plan(nb: dict, a: Assignment, graded_only: bool = False) -> Layout:
+    """The cells to run for submission ``nb``: the student's code, the solution's tests in place
+    (with ``graded_only``, the cells no exercise needs are marked ``skip``)."""
     checks = {e.check_id: e for e in a.exercises}
     answers = {e.exercise_id for e in a.exercises}
     steps: list[Step] = []
@@ -366,6 +421,8 @@ def plan(nb: dict, a: Assignment) -> Layout:
         ordered.append(step)
         ordered += [Step("test", e.check_id, src, e, name) for e in after.get(i, []) for name, src in e.parts]
     layout.steps = ordered
+    if graded_only:
+        layout.skipped = mark_unneeded(ordered, answers)
     return layout
 
 
@@ -714,9 +771,10 @@ def grade_submission(path: Path, student: str, assignments: dict[str, Assignment
         return result
     a = assignments[wanted]
     result.update(assignment=a.name, max_score=a.max_score)
-    layout = plan(nb, a)
+    layout = plan(nb, a, options.graded_only)
     result["cells"] = {"missing": layout.missing, "duplicated": layout.duplicated,
                        "moved": layout.moved, "extra": layout.extra}
+    result["skipped_cells"] = layout.skipped
     result["flags"] = flags(layout.steps, a)
     routes, why = course_routes(written(layout.steps, a), [e.label for e in a.exercises])
     result["course_routes"] = sorted(routes)
@@ -783,7 +841,7 @@ def _execute(layout: Layout, a: Assignment, options: Options, result: dict) -> l
             if time.monotonic() > end:
                 result["problems"].append("the notebook ran longer than its time limit; the rest was not run")
                 break
-            if step.kind == "test" and step.key in lost:
+            if step.skip or step.kind == "test" and step.key in lost:
                 continue
             outcome[i] = _run_step(kernel, step, a, options, end)
             if outcome[i].status not in ("ok", "error") and step.kind == "test":
@@ -1188,6 +1246,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--memory", type=int, default=4096, help="MB per kernel")
     p.add_argument("--max-output", type=int, default=1_000_000, help="bytes of output per cell")
     p.add_argument("--grace", type=float, default=10.0, help="seconds to stop after an interrupt")
+    p.add_argument("--all-cells", action="store_true",
+                   help="run every cell, not only those the exercises and tests need")
     p.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run students' code without bubblewrap, as you (only for notebooks you trust)")
     args = p.parse_args(argv)
@@ -1230,7 +1290,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no submission to grade", file=sys.stderr)
         return 2
     options = Options(args.profile, args.cell_timeout, args.timeout, args.memory, args.max_output,
-                      args.grace, args.assignment, sandbox=not args.unsafe_no_sandbox)
+                      args.grace, args.assignment, graded_only=not args.all_cells,
+                      sandbox=not args.unsafe_no_sandbox)
     start = time.monotonic()
     grade_all(subs, args.solutions, options, args.jobs, args.out,
               regrade=args.regrade or bool(args.student), names=names)

@@ -249,11 +249,12 @@ def test_cell_layout_problems_are_reported(graded):
     assert fb["toy_duplicated"]["cells"]["duplicated"] == ["ex90-1"]
     assert fb["toy_moved"]["cells"]["moved"] == ["ex90-2"]
     assert fb["toy_extra_cells"]["cells"]["extra"] == 2
-    assert fb["toy_extra_cells"]["used_course_version"] == ["90.3"]
+    assert fb["toy_extra_cells"]["course_routes"] == ["90.3"]  # the switch's cell needs not run to count
     halve = fb["toy_extra_cells"]["exercises"][2]
     assert halve["points"] == 0 and halve["parts"][0]["passed"]
     assert halve["parts"][-1]["message"].startswith("you went on with the course's version")
     assert fb["toy_untouched"]["cells"] == {"missing": [], "duplicated": [], "moved": [], "extra": 0}
+    assert fb["toy_extra_cells"]["skipped_cells"] == 1  # the switch's cell: no exercise needs it
 
 
 @pytest.mark.slow

@@ -125,7 +125,7 @@ def batch(tmp_path_factory):
     assert code == 0
     with (out / "gradebook.csv").open() as f:
         rows = {row["student"]: row for row in csv.DictReader(f)}
-    feedback = {p.stem: p.read_text() for p in (out / "feedback").iterdir()}
+    feedback = {p.name: p.read_text() for p in (out / "feedback").iterdir()}
     course_after = {p: p.read_bytes() for p in (ROOT / "course_utils").glob("*.py")}
     return {"rows": rows, "feedback": feedback, "out": out, "subs": subs, "sol": sol,
             "course_unchanged": course_before == course_after, "survivors": _survivors()}
