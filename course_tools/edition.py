@@ -98,6 +98,7 @@ def _student_pyproject(text: str) -> str:
 
 def _student_readme(text: str) -> str:
     """The README's student sections (up to the tests), with the student-edition note."""
+    text = re.sub(r"\n\*\*Students and instructors\.\*\*.*?\n\n", "\n", text, flags=re.S)
     head, _, rest = text.partition("\n## ")
     keep = []
     for section in ("## " + rest).split("\n## "):

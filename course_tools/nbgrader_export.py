@@ -28,7 +28,6 @@ CONFIG = '''\
 # written by python -m course_tools.nbgrader_export
 c = get_config()
 c.CourseDirectory.root = {root!r}
-c.CourseDirectory.db_assignments = []
 # The course's stub: Run All stops at the first unwritten exercise with one line (YourTurn is a
 # NotImplementedError, so nbgrader still sees an unanswered exercise).
 c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nfrom course_utils.exercise import YourTurn\\nraise YourTurn()"}}
