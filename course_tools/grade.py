@@ -1,13 +1,19 @@
-"""Grade student notebooks with the solutions' checks and hidden tests.
+"""Grade student notebooks with the solutions' checks and hidden tests, each in a sandbox.
 
-    python -m course_utils.grade submissions/ -o grades/ -j 2        # a folder: one notebook per
+    python -m course_tools.grade submissions/ -o grades/ -j 2        # a folder: one notebook per
                                                                     # student, or a folder per student
-    python -m course_utils.grade alice.ipynb bob.ipynb -o grades/     # some submissions
-    python -m course_utils.grade submissions/ -o grades/ --student alice   # re-grade one student
+    python -m course_tools.grade alice.ipynb bob.ipynb -o grades/     # some submissions
+    python -m course_tools.grade submissions/ -o grades/ --student alice   # re-grade one student
+    python -m course_tools.grade submissions/ -o grades/s3 --shard 3/8     # one slice of the batch
+    python -m course_tools.grade merge grades/s* -o grades/                # the slices together
 
-Each submission runs in a fresh kernel: the student's code cells in the student's order, and in place
-of each check cell the solution's check cell (its visible check, then each hidden-test block, run
-as separate parts). Exercises are matched by cell id (nbgrader ``grade_id``), never by position or
+Each submission runs in a fresh kernel inside bubblewrap (:func:`sandbox_argv`: a scratch copy of the
+submission and its helper modules, a read-only course without ``solutions/``, no network, its own
+PID namespace, no privileges); without bubblewrap the grader refuses unless ``--unsafe-no-sandbox``.
+The kernel runs the student's code cells in the student's order, only those the exercises need
+(:func:`mark_unneeded`; ``--all-cells`` runs all), and in place of each check cell the solution's
+check cell (its visible check, then each hidden-test block, run as separate parts). Exercises are
+matched by cell id (nbgrader ``grade_id``), else by content (:func:`rekey`), never by position or
 file name: the solution is the notebook in ``solutions/`` that shares the submission's cell ids.
 
 * A part passes only if the grader's own execute request for it ends with status "ok" (the
@@ -18,16 +24,24 @@ file name: the solution is the notebook in ``solutions/`` that shares the submis
   or an output flood in the exercise's own cell or in one of its parts costs the exercise's points.
   A kernel that died or ignored an interrupt is replaced (the cells before re-run) and grading
   goes on, twice at most; then the rest of that notebook is lost, never the batch (each submission
-  is graded by a worker process of its own).
+  is graded by a worker process of its own, which writes its result to a private file).
+* The course's version of an exercise reached by the switch or by importing the course's
+  implementation (:func:`course_routes`) gives that exercise no points.
 * Deleted check cells are run where the exercise is; deleted, duplicated and moved cells are
-  reported; a student's extra cells run in order.
+  reported; a student's extra cells run in order (when an exercise needs them).
 
-Outputs in the ``-o`` folder: ``gradebook.csv`` (a row per submission, a column per exercise,
-total, status) and ``feedback/<student>.json`` and ``.md``: which visible checks and hidden tests
-failed, with their messages, never the hidden tests' source. Statuses: ok, timeout, kernel died,
-output flood, missing cells (several joined by "; "), not this assignment, corrupt, grader error.
-Code that tampers with the kernel, the checks or the caller's frames is listed under ``flags`` for
-a human to look at (flags do not change the score).
+Outputs in the ``-o`` folder, each written when its submission is graded and replaced atomically:
+``results/<student>.json``, ``feedback/<student>.json`` and ``.md`` (which visible checks and
+hidden tests failed, with their messages, never a line of the hidden tests or of the model answers)
+and ``gradebook.csv`` (a row per submission, a column per exercise, total, status), rebuilt from
+``results/``; a re-run keeps what is graded already (``--regrade``: grade again). Statuses: ok,
+timeout, kernel died, output flood, missing cells (several joined by "; "), not this assignment,
+corrupt, refused (a link), grader error. Code that tampers with the kernel, torch, imports, the
+checks or the caller's frames is listed under ``flags`` for a human to look at (matched on the NFKC
+form of the code; flags do not change the score).
+
+Not yet: the verdict of each part is still the kernel's own reply, so code that rewires the kernel
+inside the sandbox can fake passes of its own submission (it is flagged, and it reaches nothing else).
 """
 from __future__ import annotations
 
