@@ -8,14 +8,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from course_tools import grade
 
-from test_grade import RIGHT, TOY, _cell, _index, inserted, toy, untouched
+from test_grade import TOY, _cell, _index, inserted, toy, untouched
 
 ROOT = Path(__file__).resolve().parents[1]
 MARK = "sandbox-survivor-3f9a"
