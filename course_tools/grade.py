@@ -493,6 +493,7 @@ def course_routes(steps: list[Step], labels: list[str]) -> tuple[set[str], list[
     Returns (labels, reasons)."""
     table = course_versions()
     found, why = set(), []
+    aliases: dict[str, str] = {}  # import ... as m: m -> the module it names
     for step in steps:
         try:
             tree = ast.parse(normalise(step.source))
@@ -508,6 +509,10 @@ def course_routes(steps: list[Step], labels: list[str]) -> tuple[set[str], list[
                     else:
                         found |= set(labels)
                         why.append("the course's-version switch with a computed label")
+            if isinstance(node, ast.Import):
+                aliases.update({a.asname: a.name for a in node.names if a.asname})
+            elif isinstance(node, ast.ImportFrom):
+                aliases.update({a.asname or a.name: f"{node.module}.{a.name}" for a in node.names})
             for label, (module, names) in table.items():
                 short = module.rsplit(".", 1)[-1]
                 if isinstance(node, ast.ImportFrom) and node.module in (module, short) and \
@@ -515,7 +520,7 @@ def course_routes(steps: list[Step], labels: list[str]) -> tuple[set[str], list[
                     found.add(label)
                     why.append(f"imports the course's {', '.join(names)} ({module})")
                 elif isinstance(node, ast.Attribute) and node.attr in names and \
-                        ast.unparse(node.value).split(".")[-1] == short:
+                        aliases.get(base := ast.unparse(node.value), base).split(".")[-1] == short:
                     found.add(label)
                     why.append(f"uses the course's {ast.unparse(node)}")
     return found & set(labels), list(dict.fromkeys(why))

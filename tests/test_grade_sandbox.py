@@ -67,14 +67,16 @@ HOSTILE = {
     # ids and metadata stripped: cells matched by content
     "stripped": (lambda d: _stripped(toy()), 4, "ok"),
     # course answers by any route: the switch's treatment (no points)
-    "course_import": (lambda d: _nb00("from course_utils.metrics import psnr"), 0, "ok"),
-    "course_attribute": (lambda d: _nb00("import course_utils.metrics as m\npsnr = m.psnr"), 0, "ok"),
-    "course_fullwidth": (lambda d: _nb00("from course_utils.metrics import \uff50\uff53\uff4e\uff52"), 0, "ok"),
+    # (each passes the check: only the route costs the points)
+    "course_import": (lambda d: _nb00("from course_utils.metrics import psnr as my_psnr"), 0, "ok"),
+    "course_attribute": (lambda d: _nb00("import course_utils.metrics as m\nmy_psnr = m.psnr"), 0, "ok"),
+    "course_fullwidth": (lambda d: _nb00("from course_utils.metrics import \uff50\uff53\uff4e\uff52 as my_psnr"),
+                         0, "ok"),
     "course_marker_cleared": (lambda d: _nb00(
-        "import course_utils\npsnr = course_utils.course_version('0.1')\n"
+        "import course_utils\nmy_psnr = course_utils.course_version('0.1')\n"
         "from course_utils import exercise\nexercise.USED_COURSE_VERSION.clear()"), 0, "ok"),
     # model answers never reach feedback, even spelled differently
-    "leak_answer": (lambda d: _nb00("import torch\n\ndef psnr(x, y):\n    raise ValueError("
+    "leak_answer": (lambda d: _nb00("def my_psnr(y, x, data_range=1.0):\n    raise ValueError("
                                     f"{_model_answer_00()!r})"), 0, "ok"),
 }
 
@@ -156,6 +158,7 @@ def test_course_answers_by_any_route_get_no_points_and_are_flagged(batch):
     for name in ("course_import", "course_attribute", "course_fullwidth", "course_marker_cleared"):
         fb = json.loads(batch["feedback"][f"{name}.json"])
         assert fb["exercises"][0]["points"] == 0 and "0.1" in fb["course_routes"], name
+        assert all(p["passed"] for p in fb["exercises"][0]["parts"][:-1]), name  # the check passed
         assert "you went on with the course's version" in fb["exercises"][0]["parts"][-1]["message"], name
 
 
@@ -308,3 +311,16 @@ def test_merge_combines_the_shards_gradebooks(tmp_path):
     assert [(r["student"], r["score"], r["ex90-1"]) for r in rows] == [("ann", "0.0", "0.0"), ("bob", "1.0", "1.0")]
     assert (tmp_path / "all" / "feedback" / "bob.md").is_file()
     assert grade.main(["merge", str(tmp_path / "nowhere"), "-o", str(tmp_path / "x")]) == 2
+
+
+@pytest.mark.parametrize("code", ["from course_utils.metrics import psnr as my_psnr",
+                                  "import course_utils.metrics as m\nmy_psnr = m.psnr",
+                                  "from course_utils import metrics as q\nmy_psnr = q.psnr",
+                                  "import course_utils\nmy_psnr = course_utils.metrics.psnr",
+                                  "from course_utils.metrics import \uff50\uff53\uff4e\uff52 as my_psnr",
+                                  "my_psnr = course_utils.course_version('0.1')",
+                                  "label = '0.' + '1'\nmy_psnr = course_utils.course_version(label)"])
+def test_every_route_to_the_course_answer_is_seen(code):
+    assert grade.course_routes([grade.Step("student", "ex00-1", code)], ["0.1", "0.2"])[0] >= {"0.1"}
+    assert grade.course_routes([grade.Step("student", "ex00-1", "def my_psnr(y, x):\n    return 1.0")],
+                               ["0.1"]) == (set(), [])
