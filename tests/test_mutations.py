@@ -20,7 +20,7 @@ import pytest
 
 from mutation_catalogue import CATALOGUE, HIDDEN_CATALOGUE, Mutation
 
-from course_utils import grade
+from course_tools import grade
 from course_tools.notebooks import read_notebook
 from course_tools.release import exercise_label, strip_source
 
@@ -63,7 +63,7 @@ def test_catalogue_is_well_formed(path):
 
 
 class Kernel:
-    """The grader's kernel (course_utils.grade.Kernel), reporting (status, ename, evalue)."""
+    """The grader's kernel (course_tools.grade.Kernel), reporting (status, ename, evalue)."""
 
     def __init__(self, cwd: Path):
         self.kernel = grade.Kernel(cwd, dict(os.environ))
