@@ -76,6 +76,7 @@ def cap(n, what: str = "loop"):
         return type(n)(out)
     if not isinstance(n, int) or n <= limit:
         return n
+    log_flops({"what": "cap", "label": what, "requested": n, "capped": limit})
     if not _CAP_SAID:
         _CAP_SAID = True
         print(f"COURSE_MAX_STEPS={limit}: {what} cut from {n} to {limit} steps (a smoke run: every "

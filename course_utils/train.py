@@ -374,7 +374,7 @@ def train_loop(step: Callable[..., dict], batches: Iterable, steps: int,
     if getattr(step, "handles_amp", False) or amp_scaled:
         amp_on = False  # the step does it itself, or float16 would need the step's own scaler
     counting = bool(os.environ.get("COURSE_FLOP_LOG"))
-    flops = {"steps": 0, "steps_run": 0, "val": 0, "vals_run": 0}
+    flops = {"steps": 0, "steps_run": 0, "val": 0, "val_run": 0}
     stream = _stream_of(batches)
     hist: dict = {"step": [], "val_step": [], "seconds": 0.0, "interrupted": False}
     start = 0
@@ -473,7 +473,8 @@ def train_loop(step: Callable[..., dict], batches: Iterable, steps: int,
         live.update(hist, final=True)
     if counting:
         log_flops({"what": "train_loop", "desc": desc, "requested": requested,
-                   "val_every": val_every if val_fn is not None else None, **flops})
+                   "val_every": val_every if val_fn is not None else None,
+                   "amp_step": bool(getattr(step, "handles_amp", False)), **flops})
     save(done)
     for m in models.values():
         m.eval()
