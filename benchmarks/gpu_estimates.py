@@ -84,7 +84,8 @@ def estimate(rows2: list[dict], rows1: list[dict] | None) -> dict:
     steps_full = 0
     for r in (r for r in rows2 if r["what"] == "train_loop"):
         per_step = r["steps"] / max(1, r["steps_run"])
-        per_val = r["val"] / r["val_run"] if r["val_run"] else 0.0
+        val_run = r.get("val_run", r.get("vals_run", 0))
+        per_val = r["val"] / val_run if val_run else 0.0
         if r.get("amp_step"):
             train_amp += per_step * r["requested"]
         else:
