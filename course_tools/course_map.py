@@ -105,16 +105,25 @@ def _minutes(seconds: float) -> str:
 
 
 def run_time_text(name: str, profile: str, times: dict | None = None) -> str:
-    """``"4.5 min"`` (a measurement) or ``"not measured"``."""
-    rec = (run_times() if times is None else times).get(name, {}).get(profile)
-    return _minutes(rec["seconds"]) if rec else "not measured"
+    """``"4.5 min"`` (a measurement), for the full profile without one ``"est. 12 min (T4)"`` (the
+    FLOP-count estimate of ``benchmarks/gpu_estimates.py``, labelled), else ``"not measured"``."""
+    entry = (run_times() if times is None else times).get(name, {})
+    rec = entry.get(profile)
+    if rec:
+        return _minutes(rec["seconds"])
+    est = entry.get("full_estimate") if profile == "full" else None
+    if est and "t4_min" in est:
+        return f"est. {_minutes(est['t4_min'] * 60)} (T4)"
+    return "not measured"
 
 
 def title_line(name: str, times: dict | None = None) -> str:
     """The title cell's run-time line (COURSE_STYLE: the run time per profile)."""
     times = run_times() if times is None else times
     parts = [f"{PROFILE_NAMES[p]} {run_time_text(name, p, times)}" for p in PROFILES]
-    return ("**Run time** (measured, see the course map in the README): " + " · ".join(parts) + ".")
+    how = ("measured; est. = estimated from FLOP counts, not measured" if any("est." in t for t in parts)
+           else "measured")
+    return (f"**Run time** ({how}, see the course map in the README): " + " · ".join(parts) + ".")
 
 
 def markdown_table(times: dict | None = None, link: str = "") -> str:

@@ -48,8 +48,10 @@ Losses, in the lecture's notation (G^l(x) the Gram matrix of layer l):
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -258,6 +260,35 @@ class RandomFeatures(nn.Module):
         return out
 
 
+_SHA_SEEN: dict[tuple, bool] = {}  # (path, size, mtime) -> the file's sha256 matches its name
+
+
+def _weights_file(arch: str):
+    """(path, genuine) of torchvision's cached ``arch`` weights: ``genuine`` when the file's sha256
+    starts with the hash torchvision puts in its name (``vgg19-dcbb9e9d.pth``), as torch.hub checks
+    on download. A file placed there by hand (a test's random weights) is not genuine."""
+    from torchvision.models import VGG16_Weights, VGG19_Weights
+
+    url = {"vgg19": VGG19_Weights, "vgg16": VGG16_Weights}[arch].IMAGENET1K_V1.url
+    path = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+    m = re.search(r"-([0-9a-f]{6,})\.", path.name)
+    if not path.is_file() or m is None:
+        return path, False
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_SEEN:
+        _SHA_SEEN[key] = _sha256(path).startswith(m.group(1))
+    return path, _SHA_SEEN[key]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def load_features(layers, arch: str = "vgg19", source: str | None = None, seed: int = 0,
                   device: str | torch.device = "cpu", verbose: bool = True
                   ) -> VGGFeatures | RandomFeatures:
@@ -291,10 +322,15 @@ def load_features(layers, arch: str = "vgg19", source: str | None = None, seed: 
         else:
             try:
                 state = vgg19_weights(download=True, arch=arch)
-                feats = VGGFeatures(layers, arch, state, f"features: ImageNet {_NAMES[arch]}")
+                file, genuine = _weights_file(arch)
+                label = (f"features: ImageNet {_NAMES[arch]}" if genuine else
+                         f"features: {_NAMES[arch]} from an unverified {file.name} (not torchvision's)")
+                feats = VGGFeatures(layers, arch, state, label)
                 if verbose:
-                    print(f"{feats.source} (torchvision IMAGENET1K_V1), layers "
-                          f"{', '.join(feats.layers)}")
+                    print(f"{feats.source} " + ("(torchvision IMAGENET1K_V1)" if genuine else
+                          "(its sha256 does not match the hash in its name: not the ImageNet "
+                          "weights; delete it and run `python data_scripts/download.py "
+                          f"{arch}` for them)") + f", layers {', '.join(feats.layers)}")
                 return feats.to(device)
             except DownloadError as e:
                 if source == "imagenet":

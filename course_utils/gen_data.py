@@ -256,7 +256,9 @@ def sample_gaussian(mu: torch.Tensor, E: torch.Tensor, lam: torch.Tensor, m: int
     kept (None: all r). The samples have mu's dtype and are not clipped.
     """
     k = E.shape[1] if k is None else k
-    z = torch.randn(m, k, generator=generator, dtype=mu.dtype)
+    # drawn where the generator lives (a CPU generator by default), then moved to mu's device
+    z = torch.randn(m, k, generator=generator, dtype=mu.dtype,
+                    device=generator.device if generator is not None else mu.device).to(mu.device)
     return mu + (z * lam[:k].clamp(min=0).sqrt()) @ E[:, :k].T
 
 

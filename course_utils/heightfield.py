@@ -181,7 +181,7 @@ def homography_from_corners(dst: torch.Tensor) -> torch.Tensor:
         A.append([0, 0, 0, x, y, 1, -v * x, -v * y])
         b += [u, v]
     h = torch.linalg.solve(torch.tensor(A, dtype=torch.float64), torch.tensor(b, dtype=torch.float64))
-    return torch.cat([h, torch.ones(1, dtype=torch.float64)]).reshape(3, 3)
+    return torch.cat([h, torch.ones(1, dtype=torch.float64)]).reshape(3, 3).to(dst.device)
 
 
 def random_warp(x: torch.Tensor, strength: float = 0.1, affine: bool = False,

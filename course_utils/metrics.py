@@ -117,13 +117,16 @@ def average_power_spectrum(x: torch.Tensor, normalize: bool = True
         p = p / p.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-300)
     H, W = img.shape[-2:]
     n = min(H, W)
-    fy = torch.fft.fftfreq(H, dtype=torch.float64)[:, None]
-    fx = torch.fft.fftfreq(W, dtype=torch.float64)[None, :]
+    dev = p.device
+    fy = torch.fft.fftfreq(H, dtype=torch.float64, device=dev)[:, None]
+    fx = torch.fft.fftfreq(W, dtype=torch.float64, device=dev)[None, :]
     ring = torch.round(torch.sqrt(fx ** 2 + fy ** 2) * n).long()
     bins = n // 2 + 1
-    keep = ring < bins                     # the corners beyond Nyquist along an axis are left out
-    idx = ring[keep]
-    counts = torch.bincount(idx, minlength=bins).double()
-    sums = torch.stack([torch.bincount(idx, weights=q[keep], minlength=bins) for q in p])
+    # the corners beyond Nyquist along an axis go to an extra bin (index `bins`), dropped below
+    idx = ring.clamp(max=bins).flatten()
+    counts = torch.zeros(bins + 1, dtype=torch.float64, device=dev).index_add_(
+        0, idx, torch.ones_like(idx, dtype=torch.float64))[:bins]
+    sums = torch.zeros(p.shape[0], bins + 1, dtype=torch.float64, device=dev).index_add_(
+        1, idx, p.reshape(p.shape[0], -1).to(torch.float64))[:, :bins]
     power = (sums / counts.clamp_min(1)).mean(dim=0)
-    return torch.arange(bins, dtype=torch.float64) / n, power
+    return torch.arange(bins, dtype=torch.float64, device=dev) / n, power

@@ -375,7 +375,9 @@ def sample(model: PixelSR, lr: torch.Tensor, K: int, temperature: float = 1.0,
                 k = logits.argmax(1)
             else:
                 p = torch.softmax(logits.double() / temperature, 1)
-                k = torch.multinomial(p, 1, generator=generator)[:, 0]
+                if generator is not None and generator.device != p.device:
+                    p = p.to(generator.device)  # a CPU generator draws on the CPU (same samples)
+                k = torch.multinomial(p, 1, generator=generator)[:, 0].to(y.device)
             y[:, 0, i, j] = levels[k]
     return y
 

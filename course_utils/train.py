@@ -15,6 +15,8 @@ history so far is returned. ``fit(model, loss_fn, loader, steps)`` is ``train_lo
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import threading
 import time
@@ -29,9 +31,29 @@ from tqdm.auto import tqdm
 
 from .checkpoints import CheckpointError, load_checkpoint, load_weights, save_checkpoint
 from .plots import LivePlot
+from .profiles import cap, log_flops
 
-__all__ = ["cycle", "to_device", "clip_adjustable_", "supervised_step", "d_loss", "g_loss_minimax",
+__all__ = ["amp_policy", "cycle", "to_device", "clip_adjustable_", "supervised_step", "d_loss", "g_loss_minimax",
            "g_loss_nonsat", "gan_step", "gan_train_step", "train_loop", "fit", "train_or_load", "RandomBatches"]
+
+
+def amp_policy(device, amp: bool | None = None) -> tuple[bool, torch.dtype, bool]:
+    """Mixed precision for a training step on ``device``: ``(enabled, dtype, use_scaler)``.
+
+    * ``amp=None`` (default): on CUDA only. bfloat16 where the GPU computes it natively (Ampere and
+      newer: A100, H100, RTX 30xx+), no scaler needed; float16 with a ``GradScaler`` otherwise
+      (a T4, V100). On a CPU: off (the cpu and ci profiles keep their float32 results).
+    * ``amp=True``: on for any device; on a CPU autocast uses bfloat16 (tests use it to run the
+      mixed-precision path without a GPU). ``amp=False``: off.
+    """
+    dev = torch.device(device)
+    if amp is False or (amp is None and dev.type != "cuda"):
+        return False, torch.float32, False
+    if dev.type == "cuda":
+        if torch.cuda.is_bf16_supported(including_emulation=False):
+            return True, torch.bfloat16, False
+        return True, torch.float16, True
+    return True, torch.bfloat16, False
 
 
 def cycle(loader: Iterable):
@@ -64,7 +86,8 @@ def to_device(batch, device):
 
 
 def supervised_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer,
-                    clip: float | None = None, conditional: bool = False) -> Callable[..., dict]:
+                    clip: float | None = None, conditional: bool = False,
+                    amp: bool | None = None) -> Callable[..., dict]:
     """The step function of supervised training: one optimizer update on a batch ``(x, y)``.
 
     ``loss_fn(model(x), y)`` is minimised; with ``conditional=True`` the model sees the target
@@ -93,6 +116,7 @@ def supervised_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.
         scaler.update()
         return {"loss": loss.item()}
 
+    step.handles_amp = True
     return step
 
 
@@ -120,7 +144,7 @@ def g_loss_nonsat(a_fake: torch.Tensor) -> torch.Tensor:
 def gan_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
              opt_d: torch.optim.Optimizer, d_loss: Callable, g_loss: Callable,
              content_loss: Callable | None = None, adv_weight: float = 1.0,
-             d_first: bool = True) -> Callable[..., dict]:
+             d_first: bool = True, amp: bool | None = None) -> Callable[..., dict]:
     """The step function of adversarial training on a batch ``(g_input, real)``.
 
     ``fake = G(g_input)``: ``g_input`` is a batch of codes z (N, nz) for an unconditional GAN
@@ -134,30 +158,41 @@ def gan_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
     ``d_first=True`` is the lecture's algorithm (Goodfellow et al. 2014; notebook 02): D's update,
     then G's on the same fakes seen by the updated D. ``d_first=False`` is BasicSR's SRGAN order
     (G's update, then D's on the same fakes).
+    Forward passes run in mixed precision as :func:`amp_policy` says (on CUDA by default; with
+    float16 one gradient scaler serves both updates).
     Returns ``step(batch) -> {"d_loss", "g_loss"}`` (plus ``"content"`` and ``"g_adv"`` when a
     content loss is given), floats.
     """
+    device = next(G.parameters()).device
+    enabled, dtype, scaled = amp_policy(device, amp)
+    scaler = torch.amp.GradScaler(device.type, enabled=scaled)
+
+    def autocast():
+        return torch.autocast(device.type, dtype=dtype, enabled=enabled)
+
     def update_d(real, fake) -> float:
-        ld = d_loss(D(real), D(fake.detach()))
+        with autocast():
+            ld = d_loss(D(real), D(fake.detach())).float()
         opt_d.zero_grad(set_to_none=True)
-        ld.backward()
-        opt_d.step()
+        scaler.scale(ld).backward()
+        scaler.step(opt_d)
         return ld.item()
 
     def update_g(fake, real) -> dict:
         flags = [p.requires_grad for p in D.parameters()]
         D.requires_grad_(False)
         try:
-            adv = g_loss(D(fake))
-            logs = {}
-            total = adv
-            if content_loss is not None:
-                content = content_loss(fake, real)
-                total = content + adv_weight * adv
-                logs = {"content": content.item(), "g_adv": adv.item()}
+            with autocast():
+                adv = g_loss(D(fake)).float()
+                logs = {}
+                total = adv
+                if content_loss is not None:
+                    content = content_loss(fake, real).float()
+                    total = content + adv_weight * adv
+                    logs = {"content": content.item(), "g_adv": adv.item()}
             opt_g.zero_grad(set_to_none=True)
-            total.backward()
-            opt_g.step()
+            scaler.scale(total).backward()
+            scaler.step(opt_g)
         finally:
             for p, f in zip(D.parameters(), flags):
                 p.requires_grad_(f)
@@ -167,15 +202,18 @@ def gan_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
         g_input, real = batch
         G.train()
         D.train()
-        fake = G(g_input)
+        with autocast():
+            fake = G(g_input)
         if d_first:
             ld = update_d(real, fake)
             logs = update_g(fake, real)
         else:
             logs = update_g(fake, real)
             ld = update_d(real, fake)
+        scaler.update()
         return {"d_loss": ld, **logs}
 
+    step.handles_amp = True
     return step
 
 
@@ -283,6 +321,21 @@ def _resume(path, models, optimizers, schedulers, stream) -> tuple[int, dict]:
     return int(meta["step"]), ex["history"]
 
 
+@contextlib.contextmanager
+def _counted(on: bool, flops: dict, key: str):
+    """Count the FLOPs of the block into ``flops[key]`` (and one more ``flops[key + '_run']``)."""
+    if not on:
+        yield
+        return
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        yield
+    flops[key] += int(counter.get_total_flops())
+    flops[key + "_run"] += 1
+
+
 def train_loop(step: Callable[..., dict], batches: Iterable, steps: int,
                models: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
                schedulers: dict | None = None, val_fn: Callable | None = None,
@@ -308,6 +361,14 @@ def train_loop(step: Callable[..., dict], batches: Iterable, steps: int,
         checkpoint: a work file written every ``ckpt_every`` steps and at the end; if it exists
             when the loop starts, training resumes from it.
         device: where batches go (default: the first model's device).
+    Environment:
+        COURSE_MAX_STEPS: ``steps`` is cut to it (a smoke run, see :func:`profiles.cap`).
+        COURSE_FLOP_LOG: the FLOPs of the steps run and of the validations are counted
+            (``torch.utils.flop_counter``) and logged with the uncut ``steps``, for the GPU time
+            estimates of ``benchmarks/gpu_estimates.py``.
+    Mixed precision: :func:`supervised_step` and :func:`gan_step` handle it themselves; any other
+    step function runs under bfloat16 autocast on a CUDA device that computes bfloat16 natively
+    (no gradient scaler is needed there), and in float32 elsewhere.
     Returns:
         the history ``{"step": [...], NAME: [...] for each number the step returns,
         "val_step": [...], "val" or "val_NAME": [...], "seconds": float, "interrupted": bool}``.
@@ -316,8 +377,15 @@ def train_loop(step: Callable[..., dict], batches: Iterable, steps: int,
         FloatingPointError: a loss became NaN/inf (the last periodic checkpoint is kept).
     """
     schedulers = schedulers or {}
+    requested = steps
+    steps = cap(steps, f"training {desc!r}")
     first = next(iter(models.values()))
     device = torch.device(device or next(first.parameters()).device)
+    amp_on, amp_dtype, amp_scaled = amp_policy(device)
+    if getattr(step, "handles_amp", False) or amp_scaled:
+        amp_on = False  # the step does it itself, or float16 would need the step's own scaler
+    counting = bool(os.environ.get("COURSE_FLOP_LOG"))
+    flops = {"steps": 0, "steps_run": 0, "val": 0, "val_run": 0}
     stream = _stream_of(batches)
     hist: dict = {"step": [], "val_step": [], "seconds": 0.0, "interrupted": False}
     start = 0
@@ -345,7 +413,7 @@ def train_loop(step: Callable[..., dict], batches: Iterable, steps: int,
     def validate(n):
         for m in models.values():
             m.eval()
-        with torch.no_grad():
+        with torch.no_grad(), _counted(counting, flops, "val"):
             v = val_fn()
         vals = {f"val_{k}": float(x) for k, x in v.items()} if isinstance(v, dict) else {"val": float(v)}
         hist["val_step"].append(n)  # appended together with the values: a Ctrl-C above adds none
@@ -375,7 +443,9 @@ def train_loop(step: Callable[..., dict], batches: Iterable, steps: int,
             batch = to_device(next(batch_iter), device)
             flag["in_step"] = True
             try:
-                logs = step(batch)
+                with _counted(counting, flops, "steps"), \
+                        torch.autocast(device.type, dtype=amp_dtype, enabled=amp_on):
+                    logs = step(batch)
             except FloatingPointError as e:
                 raise FloatingPointError(f"step {done + 1}: {e}") from None
             for s in schedulers.values():
@@ -412,6 +482,10 @@ def train_loop(step: Callable[..., dict], batches: Iterable, steps: int,
               + (f" (saved to {checkpoint}; run again to resume)" if checkpoint else ""))
     if live is not None:
         live.update(hist, final=True)
+    if counting:
+        log_flops({"what": "train_loop", "desc": desc, "requested": requested,
+                   "val_every": val_every if val_fn is not None else None,
+                   "amp_step": bool(getattr(step, "handles_amp", False)), **flops})
     save(done)
     for m in models.values():
         m.eval()

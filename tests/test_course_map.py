@@ -32,6 +32,17 @@ def test_run_times_come_from_the_measurements():
     assert row.split(" | ")[3:6] == ["not measured", "13 min", "50 s"]
 
 
+def test_a_gpu_estimate_is_shown_labelled_until_a_measurement_replaces_it():
+    times = {"09_gatys": {"cpu": {"seconds": 300.0}, "full_estimate": {"t4_min": 12.4, "a100_min": 2.0}}}
+    assert course_map.run_time_text("09_gatys", "full", times) == "est. 12 min (T4)"
+    assert course_map.run_time_text("09_gatys", "cpu", times) == "5.0 min"   # estimates are full-only
+    line = course_map.title_line("09_gatys", times)
+    assert "full (GPU) est. 12 min (T4)" in line and "estimated from FLOP counts" in line
+    times["09_gatys"]["full"] = {"seconds": 500.0}
+    assert course_map.run_time_text("09_gatys", "full", times) == "8.3 min"
+    assert "estimated" not in course_map.title_line("09_gatys", times)
+
+
 def _copy(tmp_path):
     root = tmp_path / "course"
     (root / "solutions").mkdir(parents=True)

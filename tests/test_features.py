@@ -139,8 +139,10 @@ def _fake_torchvision_file(hub_dir, arch: str) -> dict:
 
 
 @pytest.mark.parametrize("arch", ["vgg19", "vgg16"])
-def test_cached_weights_are_loaded_and_marked_imagenet(no_network, capsys, arch):
+def test_cached_weights_are_loaded_and_marked_imagenet(no_network, capsys, arch, monkeypatch):
     state = _fake_torchvision_file(no_network / "torch" / "hub", arch)
+    # the file's sha256 as torchvision's genuine file would have it (the hash in its name)
+    monkeypatch.setattr(features, "_sha256", lambda path: path.name.split("-")[1].split(".")[0] + "0" * 56)
     feats = load_features(["relu1_1", "relu2_2"], arch=arch)
     label = {"vgg19": "VGG-19", "vgg16": "VGG-16"}[arch]
     assert isinstance(feats, VGGFeatures) and feats.imagenet
@@ -148,6 +150,20 @@ def test_cached_weights_are_loaded_and_marked_imagenet(no_network, capsys, arch)
     assert f"features: ImageNet {label}" in capsys.readouterr().out
     assert torch.equal(feats.body[2].weight, state["features.2.weight"])
     assert len(feats.body) == 9  # truncated after relu2_2
+
+
+@pytest.mark.parametrize("arch", ["vgg19", "vgg16"])
+def test_weights_file_not_torchvisions_is_loaded_but_labelled_unverified(no_network, capsys, arch):
+    """A file in the cache whose sha256 does not match its name (random weights put there by a
+    test, a truncated copy) is used, and every label says they are not the ImageNet weights."""
+    state = _fake_torchvision_file(no_network / "torch" / "hub", arch)
+    feats = load_features(["relu1_1", "relu2_2"], arch=arch)
+    label = {"vgg19": "VGG-19", "vgg16": "VGG-16"}[arch]
+    assert isinstance(feats, VGGFeatures) and not feats.imagenet
+    assert feats.source.startswith(f"features: {label} from an unverified {arch}-")
+    assert "ImageNet" not in feats.source
+    assert "does not match" in capsys.readouterr().out
+    assert torch.equal(feats.body[2].weight, state["features.2.weight"])
 
 
 def test_offline_fallback_is_chosen_and_labelled(no_network, capsys):
@@ -175,7 +191,7 @@ def test_course_features_env_forces_the_fallback(no_network, monkeypatch):
     monkeypatch.setenv("COURSE_FEATURES", "random")
     assert isinstance(load_features(["relu1_1"], verbose=False), RandomFeatures)
     monkeypatch.setenv("COURSE_FEATURES", "imagenet")
-    assert load_features(["relu1_1"], verbose=False).imagenet
+    assert isinstance(load_features(["relu1_1"], verbose=False), VGGFeatures)
     monkeypatch.setenv("COURSE_FEATURES", "gpu")
     with pytest.raises(ValueError, match="COURSE_FEATURES"):
         load_features(["relu1_1"])
