@@ -322,6 +322,8 @@ class DCGANDiscriminator(nn.Module):
 #             architecture and training set, Y channel, shave = scale, MATLAB-bicubic degradation
 #   train     the defaults of its training script (train_sr.py: HR patch, batch, Adam lr, clip)
 #   script    (optional) its training script when it is not data_scripts/train_sr.py
+#   start     (optional) the shipped model its training starts from (FSRCNN x2/x4: fsrcnn-x3,
+#             converted by fsrcnn_to_scale); train.train_or_load never trains it from random weights
 _VDSR = "Kim et al. 2016 (VDSR), Table 3"
 _SRGAN = "Ledig et al. 2017 (trained on 350k ImageNet images), Table 1:"
 _FSRCNN_TRAIN = {"patch": 48, "batch": 32, "lr": 1e-3, "clip": None}
@@ -351,7 +353,8 @@ REGISTRY: dict[str, dict] = {
         "builder": partial(FSRCNN, 2), "kind": "sr", "scales": (2,), "input": "lr",
         "channels": "y", "stochastic": False, "storage": "float16",
         "description": "FSRCNN(56,12,4) on Y, x2 (deconvolution fine-tuned from x3)",
-        "paper": {}, "train": _FSRCNN_TRAIN},
+        "paper": {("Set5", 2): (36.94, None, "Dong et al. 2016 (FSRCNN, 91 images), ECCV")},
+        "train": _FSRCNN_TRAIN, "start": "fsrcnn-x3"},
     "fsrcnn-x3": {
         "builder": partial(FSRCNN, 3), "kind": "sr", "scales": (3,), "input": "lr",
         "channels": "y", "stochastic": False, "storage": "float16",
@@ -363,7 +366,8 @@ REGISTRY: dict[str, dict] = {
         "builder": partial(FSRCNN, 4), "kind": "sr", "scales": (4,), "input": "lr",
         "channels": "y", "stochastic": False, "storage": "float16",
         "description": "FSRCNN(56,12,4) on Y, x4 (deconvolution fine-tuned from x3)",
-        "paper": {}, "train": _FSRCNN_TRAIN},
+        "paper": {("Set5", 4): (30.55, None, "Dong et al. 2016 (FSRCNN, 91 images), ECCV")},
+        "train": _FSRCNN_TRAIN, "start": "fsrcnn-x3"},
     "espcn-x3": {
         "builder": partial(ESPCN, 3), "kind": "sr", "scales": (3,), "input": "lr",
         "channels": "y", "stochastic": False, "storage": "float16",
