@@ -531,6 +531,43 @@ def fit(model: nn.Module, loss_fn: Callable, loader, steps: int,
     return hist
 
 
+def _starting_point(name: str, model: nn.Module, cfg) -> str | None:
+    """Before training ``name`` from scratch: load the weights its training starts from.
+
+    A record of ``zoo.REGISTRY`` with a ``start`` (FSRCNN x2 and x4: ``"fsrcnn-x3"``) is
+    trained from that model, not from random weights: the shipped (else cached) start checkpoint,
+    converted with ``models.fsrcnn_to_scale`` (a copy of every weight, only the deconvolution
+    trainable), is copied into ``model``. Returns a note on where the start came from, or None
+    when the record has no start. Raises ``CheckpointError`` when no usable start is found
+    (nothing is trained, nothing is written).
+    """
+    from .models import fsrcnn_to_scale
+    from .zoo import REGISTRY, build
+    start = REGISTRY[name].start if name in REGISTRY else ""
+    if not start:
+        return None
+    problems = []
+    for path in (Path(cfg.checkpoint_dir) / f"{start}.pt", Path(cfg.data_dir) / "checkpoints" / f"{start}.pt"):
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+            continue
+        try:
+            base = build(start)
+            load_weights(base, load_checkpoint(path, name=start)["state_dict"], path)
+            converted = fsrcnn_to_scale(base, REGISTRY[name].scales[0])
+            load_weights(model, converted.state_dict(), path)
+        except CheckpointError as e:
+            problems.append(str(e))
+            continue
+        trainable = {k for k, p in converted.named_parameters() if p.requires_grad}
+        for k, p in model.named_parameters():
+            p.requires_grad_(k in trainable)
+        return f"started from {path.name} (converted to x{REGISTRY[name]['scales'][0]}, only the deconvolution trainable)"
+    raise CheckpointError(f"{name} is trained from {start}, and no usable {start}.pt was found ("
+                          + "; ".join(problems) + f"). Train or load {start} first (notebook 07, "
+                          f"section 4: train_or_load({start!r}, ...)), then run this cell again.")
+
+
 def train_or_load(name: str, model: nn.Module, train_fn: Callable[[nn.Module], dict],
                   cfg, train: bool = False, ship: bool = True) -> tuple[nn.Module, dict]:
     """Load the course's checkpoint ``NAME.pt`` unless asked to train; return (model, info).
@@ -539,6 +576,10 @@ def train_or_load(name: str, model: nn.Module, train_fn: Callable[[nn.Module], d
     Otherwise the shipped checkpoint in ``checkpoints/`` (if ``ship``), then a cached one in
     ``cfg.data_dir/checkpoints``; a file that is damaged or does not fit ``model`` is skipped
     with a warning. When none is usable, train and cache the result.
+    A model whose record names a ``start`` (FSRCNN x2, x4) is trained from that checkpoint
+    converted to its scale, never from random weights (``CheckpointError`` when it is missing).
+    When the cache folder cannot be written (a read-only course folder), a warning says so and
+    the trained model is returned all the same (set ``COURSE_DATA_DIR`` to a writable folder).
     ``info`` says where the weights came from: ``{"source": ..., "meta": ..., "history": ...}``.
     """
     shipped = Path(cfg.checkpoint_dir) / f"{name}.pt"
@@ -559,13 +600,27 @@ def train_or_load(name: str, model: nn.Module, train_fn: Callable[[nn.Module], d
                   + (f" ({meta.get('note')})" if meta.get("note") else ""))
             return model, {"source": f"{source} checkpoint", "meta": meta,
                            "history": ck.get("extra", {}).get("history")}
+    start = _starting_point(name, model, cfg)
+    if start:
+        print(f"{name}: no checkpoint to load; training {start}")
     hist = train_fn(model)
     meta = {"profile": cfg.profile, "steps": hist["step"][-1] if hist.get("step") else 0,
             "seconds": round(hist.get("seconds", 0.0), 1)}
+    if start:
+        meta["note"] = start
     if hist.get("interrupted"):  # never cache a half-trained model as if it were the checkpoint
         print(f"training was interrupted at step {meta['steps']}: {cached.name} not written")
         return model.eval(), {"source": f"trained here, interrupted ({cfg.profile} profile)",
                               "meta": meta, "history": hist}
-    save_checkpoint(cached, model.state_dict(), name=name, meta=meta, extra={"history": hist})
-    return model.eval(), {"source": f"trained here ({cfg.profile} profile)", "meta": meta,
-                          "history": hist}
+    source = f"trained here ({cfg.profile} profile)"
+    try:
+        save_checkpoint(cached, model.state_dict(), name=name, meta=meta, extra={"history": hist})
+    except OSError as e:  # a read-only course folder: keep the trained model, say how to cache it
+        warnings.warn(f"could not cache the trained {name} in {cached.parent} "
+                      f"({e.strerror or type(e).__name__}). The model trained here is kept for this "
+                      "session but will be trained again next time: set COURSE_DATA_DIR to a "
+                      "writable folder (for example `export COURSE_DATA_DIR=~/pixels-data`) and "
+                      "restart the kernel to cache it.", stacklevel=2)
+        source += ", not cached (folder not writable)"
+    return model.eval(), {"source": source, "meta": meta, "history": hist}
+

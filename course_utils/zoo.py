@@ -59,6 +59,9 @@ class Shipped:
                 the report's Table 4, their surfaces)
     train       the defaults of its training script (HR patch, batch, Adam lr, clip, ...)
     script      its training script
+    start       the shipped model its training starts from ("" when none): FSRCNN x2/x4 start from
+                fsrcnn-x3 converted by ``models.fsrcnn_to_scale``; ``train.train_or_load`` never
+                trains such a model from random weights
     """
 
     name: str
@@ -75,6 +78,7 @@ class Shipped:
     report: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
     script: str = "data_scripts/train_sr.py"
+    start: str = ""
 
     # Mapping-style reading (``record["kind"]``, ``record.get("script")``) for scripts written
     # against the former plain-dict records; new code reads the attributes.
@@ -117,7 +121,8 @@ _RECORDS = [
     Shipped("fsrcnn-x2", partial(FSRCNN, 2), "sr", (2,), "lr", "y", False, "float16",
             "FSRCNN(56,12,4) on Y, x2 (deconvolution fine-tuned from x3)",
             "9c79abae1e6821b2e0d4cd6ce76c14f31a9718e5213e116874f20113c4247dfd",
-            train=_FSRCNN_TRAIN),
+            paper={("Set5", 2): (36.94, None, "Dong et al. 2016 (FSRCNN, 91 images), ECCV")},
+            train=_FSRCNN_TRAIN, start="fsrcnn-x3"),
     Shipped("fsrcnn-x3", partial(FSRCNN, 3), "sr", (3,), "lr", "y", False, "float16",
             "FSRCNN(56,12,4) on Y, x3",
             "67291ae02088d05fc47c5e01fd81dd1ced7600a7f3cec1063cf038bad74b034d",
@@ -127,7 +132,8 @@ _RECORDS = [
     Shipped("fsrcnn-x4", partial(FSRCNN, 4), "sr", (4,), "lr", "y", False, "float16",
             "FSRCNN(56,12,4) on Y, x4 (deconvolution fine-tuned from x3)",
             "8e783e6ffee312e5b018bc9097b217925cb1972f30a7e299df8bdf362a4878fb",
-            train=_FSRCNN_TRAIN),
+            paper={("Set5", 4): (30.55, None, "Dong et al. 2016 (FSRCNN, 91 images), ECCV")},
+            train=_FSRCNN_TRAIN, start="fsrcnn-x3"),
     Shipped("espcn-x3", partial(ESPCN, 3), "sr", (3,), "lr", "y", False, "float16",
             "ESPCN (5-3-3, 64, 32) on Y, sub-pixel convolution, x3",
             "ccec87b037e1c0134b606b0ae9d8c15fa941b2992b6f37fbf991c853cc2b76c4",

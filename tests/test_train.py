@@ -443,3 +443,71 @@ def test_gan_train_step_is_one_iteration_of_gan_step_with_the_course_losses():
         assert out == (pytest.approx(logs["d_loss"], abs=1e-6), pytest.approx(logs["g_loss"], abs=1e-6))
     for a, b in zip(list(G.parameters()) + list(D.parameters()), list(G2.parameters()) + list(D2.parameters())):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+# ---- train_or_load: the FSRCNN x2/x4 fallback and a read-only course folder ---------------------
+def _cfg(tmp_path):
+    from course_utils import setup
+    cfg = setup(profile="ci", quiet=True)
+    cfg.data_dir, cfg.checkpoint_dir = tmp_path / "data", tmp_path / "shipped"
+    return cfg
+
+
+def test_fsrcnn_x4_fallback_starts_from_the_x3_model_converted(tmp_path):
+    from course_utils.models import FSRCNN
+    cfg = _cfg(tmp_path)
+    torch.manual_seed(3)
+    x3 = FSRCNN(3)
+    save_checkpoint(cfg.checkpoint_dir / "fsrcnn-x3.pt", x3.state_dict(), name="fsrcnn-x3")
+    seen = {}
+
+    def train_fn(m):  # what the training starts from, then one update of what is trainable
+        seen["state"] = {k: v.clone() for k, v in m.state_dict().items()}
+        seen["trainable"] = sorted(k for k, p in m.named_parameters() if p.requires_grad)
+        with torch.no_grad():
+            m.deconv.bias.add_(0.5)
+        return {"step": [1], "seconds": 0.1}
+    torch.manual_seed(4)
+    model, info = train_or_load("fsrcnn-x4", FSRCNN(4), train_fn, cfg)
+    assert all(torch.equal(seen["state"][k], v) for k, v in x3.state_dict().items())
+    assert seen["trainable"] == ["deconv.bias", "deconv.weight"]
+    assert model(torch.rand(1, 1, 5, 6)).shape[-2:] == (20, 24)
+    assert "fsrcnn-x3.pt" in info["meta"]["note"]
+    cached = load_checkpoint(cfg.data_dir / "checkpoints" / "fsrcnn-x4.pt", name="fsrcnn-x4")
+    assert torch.equal(cached["state_dict"]["feature.0.weight"], x3.feature[0].weight.detach())
+    assert torch.allclose(cached["state_dict"]["deconv.bias"], x3.deconv.bias.detach() + 0.5)
+
+
+def test_fsrcnn_x2_without_an_x3_model_refuses_to_train_from_random_weights(tmp_path):
+    from course_utils.models import FSRCNN
+    cfg = _cfg(tmp_path)
+    calls = []
+    with pytest.raises(CheckpointError, match="fsrcnn-x2 is trained from fsrcnn-x3.*Train or load fsrcnn-x3 first"):
+        train_or_load("fsrcnn-x2", FSRCNN(2), lambda m: calls.append(1) or {"step": [1]}, cfg)
+    assert calls == [] and not (cfg.data_dir / "checkpoints" / "fsrcnn-x2.pt").exists()
+
+
+def test_train_or_load_in_a_read_only_folder_keeps_the_trained_model(tmp_path, monkeypatch):
+    import course_utils.train as train_mod
+    cfg = _cfg(tmp_path)
+    model, loader = _problem()
+    before = model.weight.detach().clone()
+
+    def read_only(path, *a, **k):  # what a read-only folder does (chmod does not stop root)
+        raise PermissionError(13, "Permission denied", str(path))
+    monkeypatch.setattr(train_mod, "save_checkpoint", read_only)
+    with pytest.warns(UserWarning, match="could not cache the trained lin .*Permission denied.*COURSE_DATA_DIR"):
+        trained, info = train_or_load("lin", model, lambda m: fit(m, F.mse_loss, loader, steps=5, plot=False), cfg)
+    assert trained is model and not torch.equal(model.weight.detach(), before)
+    assert info["source"].startswith("trained here") and "not cached" in info["source"]
+    assert not (cfg.data_dir / "checkpoints" / "lin.pt").exists()
+
+
+def test_train_or_load_in_a_really_read_only_folder(tmp_path):
+    cfg = _cfg(tmp_path)
+    (cfg.data_dir).mkdir(parents=True)
+    (cfg.data_dir / "checkpoints").write_text("a file where the cache folder should be")  # unwritable for root too
+    model, loader = _problem()
+    with pytest.warns(UserWarning, match="could not cache the trained lin"):
+        _, info = train_or_load("lin", model, lambda m: fit(m, F.mse_loss, loader, steps=3, plot=False), cfg)
+    assert "not cached" in info["source"]
