@@ -16,6 +16,13 @@ warning), ``BadOutput`` (wrong size or NaN/inf: an error); the CLI exits with 2 
     python -m course_utils.evaluate --method bicubic --dataset path/to/folder --scale 3 --json
     python -m course_utils.evaluate --list
     python -m course_utils.evaluate --method fsrcnn-x3 --dataset Set5 --scale 3 --json
+    python -m course_utils.evaluate --method srgan-x4 --dataset Set5 --scale 4 --perceptual
+
+``--perceptual`` (``features=`` in :func:`evaluate_images`) adds SRGAN's perceptual distances, the
+VGG22 and VGG54 losses between the output and the HR image (``features.perceptual_loss``: feature
+maps divided by 12.75, mean squared difference; lower is closer), as the SRResNet transfer-learning
+report scores methods; the row says which features were used (ImageNet VGG-19 or the offline
+fallback, whose distances are not comparable with VGG-19's).
 
 The trained networks (srcnn-x3, fsrcnn-x2/3/4, espcn-x3, vdsr) come from ``checkpoints/``; the
 papers' numbers for them are those of the same architecture trained on the 91 images where the
@@ -121,7 +128,7 @@ def paper_value(method: str, dataset: str, scale: int):
 def evaluate_images(method: Callable, images: list[torch.Tensor], scale: int,
                     names: list[str] | None = None, rgb: bool = False, samples: int = 1,
                     seed: int = 0, stochastic: bool = False, options: dict | None = None,
-                    inputs: dict[str, list] | None = None) -> dict:
+                    inputs: dict[str, list] | None = None, features=None) -> dict:
     """Run ``method`` on each image under the papers' protocol.
 
     The HR image is mod-cropped to ``scale``, x^LR is its MATLAB-bicubic downscale, the method's
@@ -138,6 +145,10 @@ def evaluate_images(method: Callable, images: list[torch.Tensor], scale: int,
         options: keyword arguments for every call (e.g. ``{"temperature": 0.8}``).
         inputs: name -> one value per image, passed as keyword arguments (a method that needs
             more than the LR image, e.g. a per-image reference or kernel).
+        features: optional, from ``features.load_features`` with ``relu2_2`` and ``relu5_4``: also
+            the mean perceptual distances ``"vgg22"`` and ``"vgg54"`` (``perceptual_loss`` of the
+            8-bit RGB output against the HR image, ``scale`` pixels shaved; a Y output is repeated
+            to three channels) and ``"features"``, the features' source.
     Returns:
         ``{"psnr": mean, "ssim": mean, "images": n, "per_image": [(name, psnr, ssim), ...],
         "skipped": [names too small for the scale], "samples": samples,
@@ -151,6 +162,7 @@ def evaluate_images(method: Callable, images: list[torch.Tensor], scale: int,
     options, inputs = dict(options or {}), inputs or {}
     stochastic = stochastic or samples > 1
     per, skipped, by_sample = [], [], [[] for _ in range(samples)]
+    dist = {"vgg22": [], "vgg54": []}
     for i, (img, name) in enumerate(zip(images, names)):
         hr = img.double()
         hr = (hr.expand(1, 3, *hr.shape[-2:]) if hr.shape[1] == 1 else quantize(hr)) if rgb \
@@ -178,6 +190,9 @@ def evaluate_images(method: Callable, images: list[torch.Tensor], scale: int,
                                 "weights or its input are broken (retrain it or restore the "
                                 "checkpoint)")
             p, s_ = sr_metrics(quantize(sr.double().cpu()), hr, scale)
+            if features is not None:
+                for key, d in _feature_distances(features, quantize(sr.double().cpu()), hr, scale).items():
+                    dist[key].append(d / samples)
             ps.append(p)
             ss.append(s_)
             by_sample[k].append(p)
@@ -186,9 +201,23 @@ def evaluate_images(method: Callable, images: list[torch.Tensor], scale: int,
         raise ImageTooSmall(f"every image ({', '.join(names)}) is too small to evaluate at "
                             f"x{scale}: use larger images or a smaller scale")
     n = len(per)
-    return {"psnr": sum(p for _, p, _ in per) / n, "ssim": sum(s for _, _, s in per) / n,
-            "images": n, "per_image": per, "skipped": skipped, "samples": samples,
-            "psnr_per_sample": [sum(v) / n for v in by_sample]}
+    out = {"psnr": sum(p for _, p, _ in per) / n, "ssim": sum(s for _, _, s in per) / n,
+           "images": n, "per_image": per, "skipped": skipped, "samples": samples,
+           "psnr_per_sample": [sum(v) / n for v in by_sample]}
+    if features is not None:
+        out.update({k: sum(v) / n for k, v in dist.items()}, features=getattr(features, "source", "?"))
+    return out
+
+
+def _feature_distances(features, sr: torch.Tensor, hr: torch.Tensor, scale: int) -> dict[str, float]:
+    """SRGAN's VGG22 and VGG54 losses between 8-bit images (1, C, H, W) in [0, 1], shaved."""
+    from .features import SRGAN_LAYERS, perceptual_loss
+    sh = (..., slice(scale, -scale), slice(scale, -scale))
+    rgb = lambda x: x[sh].float().expand(-1, 3, -1, -1)   # noqa: E731 - Y repeated to RGB
+    dev = next(iter([*features.parameters(), *features.buffers()]), torch.empty(0)).device
+    with torch.no_grad():
+        return {k.lower(): float(perceptual_loss(features, rgb(sr).to(dev), rgb(hr).to(dev), layer))
+                for k, layer in SRGAN_LAYERS.items()}
 
 
 def compare_methods(methods: dict[str, Callable], datasets: dict[str, tuple[list, list]],
@@ -266,13 +295,13 @@ def _resolve(dataset: str, cfg) -> Path:
 
 def evaluate(method: str, dataset: str, scales: list[int], cfg=None, samples: int = 1,
              seed: int = 0, options: dict | None = None,
-             checkpoint_dir: str | Path | None = None) -> list[dict]:
+             checkpoint_dir: str | Path | None = None, perceptual: bool = False) -> list[dict]:
     """Evaluate a named method on a dataset name or folder; one result dict per scale.
 
     A shipped model is run as its record in ``zoo.REGISTRY`` says: on Y or on RGB (then scored
     on Y of its RGB output), with ``samples`` seeded samples when it is stochastic. ``options``
     go to every call (e.g. ``{"temperature": 0.8}``); ``checkpoint_dir`` replaces
-    ``checkpoints/``.
+    ``checkpoints/``; ``perceptual`` adds the VGG22/VGG54 distances (see :func:`evaluate_images`).
     """
     from .profiles import setup
     if method not in METHODS:
@@ -282,15 +311,21 @@ def evaluate(method: str, dataset: str, scales: list[int], cfg=None, samples: in
     folder = _resolve(dataset, cfg)
     images, names = _load_folder(folder)
     fn = sr_method(method, checkpoint_dir) if record and checkpoint_dir else METHODS[method][0]
+    feats = None
+    if perceptual:
+        from .features import SRGAN_LAYERS, load_features
+        feats = load_features(list(SRGAN_LAYERS.values()))
     out = []
     for s in scales:
         r = evaluate_images(fn, images, s, names, rgb=record.get("channels") == "rgb",
                             samples=samples, seed=seed, options=options,
-                            stochastic=record.get("stochastic", False))
+                            stochastic=record.get("stochastic", False), features=feats)
         out.append({"dataset": folder.name, "method": method, "scale": s,
                     "psnr": round(r["psnr"], 4), "ssim": round(r["ssim"], 4),
                     "images": r["images"], "skipped": r["skipped"], "samples": samples,
                     "per_image": r["per_image"]})
+        if feats is not None:
+            out[-1].update(vgg22=r["vgg22"], vgg54=r["vgg54"], features=r["features"])
     return out
 
 
@@ -299,13 +334,16 @@ def format_table(results: list[dict]) -> str:
 
     A row may carry its own ``paper_psnr``/``paper_ssim``/``source`` (as from
     :func:`compare_methods`); otherwise the paper's number is looked up by method name. Rows
-    that skipped images say how many images they average.
+    that skipped images say how many images they average. Rows with ``vgg22``/``vgg54`` (from
+    ``--perceptual``) get two more columns, with the features named under the table.
     """
     w = max([len(r["method"]) for r in results] + [8])
+    perc = any("vgg22" in r for r in results)
     lines = ["protocol: Y (BT.601; an RGB output is rounded to 8 bits, then converted), 8-bit, "
              "shave = scale, MATLAB-bicubic LR, mean over images",
              f"{'dataset':10} {'method':{w}} {'scale':>5} {'PSNR':>8} {'SSIM':>7} "
-             f"{'paper PSNR':>10} {'paper SSIM':>10}  source of the paper's number"]
+             + (f"{'VGG22 d':>9} {'VGG54 d':>9} " if perc else "")
+             + f"{'paper PSNR':>10} {'paper SSIM':>10}  source of the paper's number"]
     for r in results:
         if "paper_psnr" in r:
             pv = (r["paper_psnr"], r["paper_ssim"], r["source"]) if r["paper_psnr"] is not None else None
@@ -315,8 +353,14 @@ def format_table(results: list[dict]) -> str:
         ps = f"{pv[1]:10.4f}" if pv and pv[1] is not None else f"{'-':>10}"
         note = (f"  ({r['images']} images; too small, skipped: {', '.join(r['skipped'])})"
                 if r.get("skipped") else "")
+        dd = ((f"{r['vgg22']:9.4g} {r['vgg54']:9.4g} " if "vgg22" in r else f"{'-':>9} {'-':>9} ")
+              if perc else "")
         lines.append(f"{r['dataset']:10} {r['method']:{w}} {'x' + str(r['scale']):>5} "
-                     f"{r['psnr']:8.2f} {r['ssim']:7.4f} {pp} {ps}  {pv[2] if pv else ''}{note}")
+                     f"{r['psnr']:8.2f} {r['ssim']:7.4f} {dd}{pp} {ps}  {pv[2] if pv else ''}{note}")
+    if perc:
+        used = sorted({r["features"] for r in results if r.get("features")})
+        lines.append("VGG22 d / VGG54 d: SRGAN's perceptual distances (feature maps / 12.75, mean squared "
+                     f"difference, RGB, shave = scale; lower is closer), features: {', '.join(used) or '?'}")
     return "\n".join(lines)
 
 
@@ -335,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per scale")
     p.add_argument("--per-image", action="store_true", help="also print each image's numbers")
     p.add_argument("--list", action="store_true", help="list the methods")
+    p.add_argument("--perceptual", action="store_true", help="also SRGAN's VGG22/VGG54 perceptual "
+                   "distances (ImageNet VGG-19 if downloaded, else the offline features, named)")
     args = p.parse_args(argv)
     if args.list:
         for name, (_, desc) in METHODS.items():
@@ -354,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for ds in args.dataset:
             results += evaluate(args.method, ds, args.scale, samples=args.samples, seed=args.seed,
-                                options=options, checkpoint_dir=args.checkpoints)
+                                options=options, checkpoint_dir=args.checkpoints,
+                                perceptual=args.perceptual)
     except (ImageError, FileNotFoundError, KeyError, EvaluationError, CheckpointError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)

@@ -3,8 +3,9 @@ import matplotlib
 import matplotlib.pyplot as plt
 import pytest
 
-from course_utils.diagrams import conv, deconv, diagram_weights, layer_diagram, shuffle
+from course_utils.diagrams import block, conv, deconv, dense, diagram_weights, layer_diagram, shuffle
 from course_utils.models import ESPCN, FSRCNN, SRCNN, VDSR, count_weights
+from course_utils.srgan import DISC_LAYERS, Discriminator, SRResNet
 
 matplotlib.use("Agg")
 
@@ -13,11 +14,19 @@ VDSR_LAYERS = [conv(3, 64, 1, "ReLU"), conv(3, 64, 64, "ReLU", repeat=18), conv(
 FSRCNN_LAYERS = [conv(5, 56, 1, "PReLU"), conv(1, 12, 56, "PReLU"), conv(3, 12, 12, "PReLU", repeat=4),
                  conv(1, 56, 12, "PReLU"), deconv(9, 1, 56, stride=3)]
 ESPCN_LAYERS = [conv(5, 64, 1, "tanh"), conv(3, 32, 64, "tanh"), conv(3, 9, 32), shuffle(3, 1)]
+SRRESNET_LAYERS = [conv(9, 64, 3, "PReLU"),
+                   block([conv(3, 64, 64, "BN, PReLU"), conv(3, 64, 64, "BN, + x")], 16, "residual block"),
+                   conv(3, 64, 64, "BN"), block([conv(3, 256, 64), shuffle(2, 64)], 2, "sub-pixel stage", "PReLU"),
+                   conv(9, 3, 64)]
+DISC_DIAGRAM = ([conv(3, 64, 3, "LReLU")]
+                + [conv(3, n, c, "BN, LReLU", stride=s) for (n, s), (c, _) in zip(DISC_LAYERS[1:], DISC_LAYERS)]
+                + [dense(1024, 512 * 6 * 6, "LReLU"), dense(1, 1024, "sigmoid")])
 
 
 @pytest.mark.parametrize("layers, model", [(SRCNN_LAYERS, SRCNN()), (VDSR_LAYERS, VDSR()),
-                                           (FSRCNN_LAYERS, FSRCNN(3)), (ESPCN_LAYERS, ESPCN(3))],
-                         ids=["SRCNN", "VDSR", "FSRCNN", "ESPCN"])
+                                           (FSRCNN_LAYERS, FSRCNN(3)), (ESPCN_LAYERS, ESPCN(3)),
+                                           (SRRESNET_LAYERS, SRResNet()), (DISC_DIAGRAM, Discriminator(96))],
+                         ids=["SRCNN", "VDSR", "FSRCNN", "ESPCN", "SRResNet", "SRGAN-D"])
 def test_weight_count_of_the_diagram_is_the_model_s(layers, model):
     assert diagram_weights(layers) == count_weights(model)
 
@@ -70,3 +79,29 @@ def test_bad_input_says_what_to_do(layers, space, what):
     with pytest.raises(ValueError, match="layer_diagram") as e:
         layer_diagram(layers, space=space)
     assert what in str(e.value)
+
+
+def test_blocks_dense_layers_and_a_long_skip():
+    fig, (a, b) = plt.subplots(2)
+    try:
+        layer_diagram(SRRESNET_LAYERS, "SRResNet", inp="LR", out="SR", skip=(0, 2), ax=a)
+        texts = _texts(a)
+        assert "16 x residual block\nConv(3,64,64)\nBN, PReLU\nConv(3,64,64)\nBN, + x" in texts
+        assert "2 x sub-pixel stage\nConv(3,256,64)\nPS(x2)\nPReLU" in texts
+        # the "+" of the long skip sits after the body's last convolution, before the sub-pixel stages
+        order = [t for t in texts if t in ("+", "Conv(3,64,64)\nBN", "Conv(9,3,64)") or "sub-pixel" in t]
+        assert order[:3] == ["Conv(3,64,64)\nBN", "+", "2 x sub-pixel stage\nConv(3,256,64)\nPS(x2)\nPReLU"]
+        assert "skip connection" in texts
+        # the block with a shuffle moves to the HR grid: the tail runs there
+        assert [t for t in texts if "grid" in t] == ["LR grid (h x w)", "HR grid (s h x s w)"]
+        layer_diagram(DISC_DIAGRAM, "D", space="hr", ax=b)
+        assert "Dense(1024)\nLReLU" in _texts(b) and "+" not in _texts(b)
+        assert b.get_title() == f"D: {count_weights(Discriminator(96)):,} weights"
+    finally:
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("skip", [(2, 1), (0, 5), (0,)])
+def test_bad_skip_says_what_to_do(skip):
+    with pytest.raises(ValueError, match="skip="):
+        layer_diagram(SRRESNET_LAYERS, skip=skip)

@@ -175,3 +175,31 @@ def test_cli_unreadable_folder_is_named_not_a_raw_permission_error(tmp_path, mon
     assert ev.main(["--method", "bicubic", "--dataset", str(folder), "--scale", "3"]) == 2
     err = capsys.readouterr().err
     assert f"{folder}: cannot read it (Permission denied)" in err
+
+
+class _ToyFeatures(torch.nn.Module):
+    """relu2_2 = 12.75 x the image, relu5_4 = 12.75 x its channel mean: perceptual_loss is then the
+    MSE of the images (VGG22) and of their channel means (VGG54)."""
+    source = "toy features"
+
+    def forward(self, x, layers):
+        out = {"relu2_2": 12.75 * x, "relu5_4": 12.75 * x.mean(1, keepdim=True)}
+        return {k: out[k] for k in layers}
+
+
+def test_perceptual_distances_on_request():
+    hr = _rgb(24, 24, seed=3)
+    oracle = evaluate_images(lambda lr, s, hr: hr, [hr], 3, rgb=True, inputs={"hr": [hr]},
+                             features=_ToyFeatures())
+    assert oracle["vgg22"] == 0 and oracle["vgg54"] == 0 and oracle["features"] == "toy features"
+    r = evaluate_images(bicubic, [hr], 3, rgb=True, features=_ToyFeatures())
+    sr = quantize(bicubic(bicubic_down(hr, 3), 3))[..., 3:-3, 3:-3]   # shaved as PSNR is
+    assert r["vgg22"] == pytest.approx(float((sr - hr[..., 3:-3, 3:-3]).pow(2).mean()), rel=1e-4)
+    assert r["vgg54"] == pytest.approx(float((sr - hr[..., 3:-3, 3:-3]).mean(1).pow(2).mean()), rel=1e-4)
+    assert r["vgg54"] < r["vgg22"]
+    table = format_table([{"dataset": "toy", "method": "bicubic", "scale": 3, **r}])
+    assert "VGG22 d" in table and f"{r['vgg22']:.4g}" in table and "features: toy features" in table
+    # without features: no distances, and the table keeps its columns
+    plain = evaluate_images(bicubic, [hr], 3, rgb=True)
+    assert "vgg22" not in plain
+    assert "VGG22" not in format_table([{"dataset": "toy", "method": "bicubic", "scale": 3, **plain}])
