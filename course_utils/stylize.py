@@ -38,7 +38,7 @@ from torch import nn
 import torch.nn.functional as F
 
 __all__ = ["ResidualBlock", "TransformNet", "RandomCrops", "upsample_conv", "stylize", "style_targets",
-           "objective", "square", "style_names", "record_name", "load_style", "main", "SMALL",
+           "objective", "lbfgs_pixels", "square", "style_names", "record_name", "load_style", "main", "SMALL",
            "PAPER", "LAYERS"]
 
 PAPER = {"widths": (32, 64, 128), "blocks": 5}   # Johnson et al.'s network
@@ -184,6 +184,57 @@ def objective(feats, x: torch.Tensor, photo: torch.Tensor, grams_s: dict, alpha:
     tv = tv_loss(x)
     gatys = alpha * content + beta * style
     return {"content": content, "style": style, "tv": tv, "gatys": gatys, "loss": gatys + gamma * tv}
+
+
+def lbfgs_pixels(loss_fn, x0: torch.Tensor, evals: int, keep=(), history_size: int = 20,
+                 eps: float = 1e-3) -> tuple[torch.Tensor, list[float], dict[int, torch.Tensor]]:
+    """Minimise ``loss_fn(x)`` over images x in (0, 1) with L-BFGS (Gatys et al.'s optimiser).
+
+    The pixels are not optimised directly: x = sigmoid(z) and L-BFGS runs on the unconstrained z,
+    started at z0 = logit(x0 clamped to [eps, 1 - eps]) (so x starts within ``eps`` of ``x0``).
+    Clamping x to [0, 1] inside the closure, the usual shortcut, changes the point L-BFGS has just
+    evaluated behind its back: its line search and curvature pairs no longer describe the function
+    it minimises, and it stalls (the last evaluations repeat the same few values; see
+    ``tests/test_stylize.py``). The sigmoid keeps every evaluated point a valid image instead.
+
+    Args:
+        loss_fn: images (1 or N, 3, H, W) in (0, 1) -> scalar tensor (differentiable).
+        x0: the start, same shape, values in [0, 1] (the photo, or noise).
+        evals: the budget, in loss evaluations (one forward and backward pass each; the line search
+            counts too). L-BFGS may stop a little earlier or later; ``len(history)`` says.
+        keep: evaluation counts k at which to return the best image of the first k evaluations.
+        history_size: L-BFGS's memory (curvature pairs).
+        eps: the margin of the start inside (0, 1).
+    Returns:
+        (the best image seen (its loss is ``min(history)``), detached, in (0, 1);
+         the loss after each evaluation; {k: the best image of the first k evaluations} for k in
+         ``keep`` (the overall best where L-BFGS stopped before k)).
+    """
+    z = torch.logit(x0.detach().clamp(eps, 1 - eps)).requires_grad_(True)
+    opt = torch.optim.LBFGS([z], lr=1, max_iter=evals, max_eval=evals, history_size=history_size,
+                            tolerance_grad=0, tolerance_change=0, line_search_fn="strong_wolfe")
+    history: list[float] = []
+    best: list = [float("inf"), torch.sigmoid(z).detach().clone()]
+    snaps: dict[int, torch.Tensor] = {}
+    keep = set(keep)
+
+    def closure():
+        opt.zero_grad()
+        x = torch.sigmoid(z)
+        loss = loss_fn(x)
+        loss.backward()
+        value = loss.item()
+        history.append(value)
+        if value < best[0]:
+            best[0], best[1] = value, x.detach().clone()
+        if len(history) in keep:
+            snaps[len(history)] = best[1]
+        return loss
+
+    opt.step(closure)
+    for k in keep:
+        snaps.setdefault(k, best[1])
+    return best[1], history, snaps
 
 
 class RandomCrops:
