@@ -275,9 +275,11 @@ DIGITS = {"K": 4, "scale": 4, "prior": {"channels": 24, "layers": 5}, "cond": {"
           "batch": 32, "lr": 1e-3}
 
 
-def digits_model(prior: dict | None = None, cond: dict | None = None) -> PixelSR:
-    """A PixelSR for MNIST digits (K and scale of ``DIGITS``; sizes default to ``DIGITS``'s)."""
-    return PixelSR(GatedPixelCNN(K=DIGITS["K"], **(prior or DIGITS["prior"])),
+def digits_model(prior: dict | None = None, cond: dict | None = None, shift: Callable = down_shift,
+                 gate_fn: Callable = gate) -> PixelSR:
+    """A PixelSR for MNIST digits (K and scale of ``DIGITS``; sizes default to ``DIGITS``'s).
+    ``shift`` and ``gate_fn`` go to the prior's :class:`GatedPixelCNN` (notebook 11 passes its own)."""
+    return PixelSR(GatedPixelCNN(K=DIGITS["K"], shift=shift, gate_fn=gate_fn, **(prior or DIGITS["prior"])),
                    CondResNet(DIGITS["scale"], K=DIGITS["K"], **(cond or DIGITS["cond"])))
 
 

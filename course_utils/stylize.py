@@ -8,7 +8,10 @@ A network f(y_c; theta_s) trained once per style y_s with Gatys' loss plus total
 then stylises any photo with one forward pass (notebook 10; the losses are in
 :mod:`course_utils.features`, the training script is ``data_scripts/train_johnson.py``).
 
-The architecture, as in the lecture (and the paper's supplementary material)::
+The architecture of the paper's supplementary material, with two changes that are not the paper's:
+instance normalisation (Ulyanov, Vedaldi and Lempitsky 2016, a later change to this network;
+Johnson et al. used batch normalisation) and, by default, resize-convolution upsampling (the
+course's choice, after Odena, Dumoulin and Olah 2016)::
 
     conv 9x9, w1, stride 1   - instance norm - ReLU        (N, w1, H,   W)
     conv 3x3, w2, stride 2   - instance norm - ReLU        (N, w2, H/2, W/2)   2 strided convolutions
@@ -21,7 +24,7 @@ The architecture, as in the lecture (and the paper's supplementary material)::
 with (w1, w2, w3) = (32, 64, 128) and B = 5 in the paper (``widths``, ``blocks``; the course ships
 smaller networks trained on a CPU). Every convolution pads by reflection (no dark frame at the
 borders). Upsampling is ``upsample="resize"`` (nearest-neighbour x2, then a 3x3 convolution:
-Odena, Dumoulin and Olah 2016, no checkerboard) or ``"transposed"`` (the paper's fractionally
+Odena, Dumoulin and Olah 2016, no checkerboard from uneven overlap; the course's default) or ``"transposed"`` (the paper's fractionally
 strided 3x3 convolution, stride 2, whose uneven overlap makes checkerboard artefacts).
 The output goes through a sigmoid, so it is an image in [0, 1] (the paper: a scaled tanh).
 
