@@ -254,7 +254,8 @@ class CondSPADE(nn.Module):
 
 
 class PixelSR(nn.Module):
-    """Pixel recursive SR (Dahl et al. 2017): logits = prior(HR) + conditioning(LR).
+    """Pixel recursive SR (Dahl et al. 2017): logits = conditioning(LR) + prior(HR), in the paper's
+    letters A_i(x) + B_i(y_<i) (``cond`` is A, ``prior`` is B).
 
     ``forward(hr, lr)`` returns ``(prior_logits + cond_logits, cond_logits)``, each (N, K, H, W):
     the first models p(y_i | x, y_<i), the second p(y_i | x) alone.
@@ -324,7 +325,7 @@ def quantise(x: torch.Tensor, K: int) -> torch.Tensor:
 
 
 def pixel_sr_losses(model: PixelSR, hr: torch.Tensor, lr: torch.Tensor, K: int) -> dict:
-    """The training loss of Dahl et al.: CE(prior + cond) + CE(cond), in nats per pixel.
+    """The training loss of Dahl et al.: CE(A + B) + CE(A) (A: cond, B: prior), in nats per pixel.
 
     Returns a dict of scalar tensors: ``loss`` (the sum), ``ce_both``, ``ce_cond``.
     """
