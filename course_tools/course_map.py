@@ -80,7 +80,8 @@ NOTEBOOKS: dict[str, dict[str, str]] = {
         needs="styles, T91; shipped style networks; ImageNet VGG-19 optional (offline features "
               "otherwise, labelled)"),
     "11_pixelcnn_sr": dict(
-        lecture="Pixel recursive super-resolution (Dahl et al.)",
+        lecture="Not a lecture section: the report on pixel recursive SR and SPADE (a seed of the "
+                "course), after Dahl et al.",
         build="masks A/B and causality, the gated PixelCNN, prior + conditioning, sampling with a "
               "temperature, bits/dim and PSNR/consistency tables",
         needs="mnist (built-in digits otherwise); shipped pixelcnn checkpoints"),

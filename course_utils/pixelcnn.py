@@ -254,7 +254,8 @@ class CondSPADE(nn.Module):
 
 
 class PixelSR(nn.Module):
-    """Pixel recursive SR (Dahl et al. 2017): logits = prior(HR) + conditioning(LR).
+    """Pixel recursive SR (Dahl et al. 2017): logits = conditioning(LR) + prior(HR), in the paper's
+    letters A_i(x) + B_i(y_<i) (``cond`` is A, ``prior`` is B).
 
     ``forward(hr, lr)`` returns ``(prior_logits + cond_logits, cond_logits)``, each (N, K, H, W):
     the first models p(y_i | x, y_<i), the second p(y_i | x) alone.
@@ -275,9 +276,11 @@ DIGITS = {"K": 4, "scale": 4, "prior": {"channels": 24, "layers": 5}, "cond": {"
           "batch": 32, "lr": 1e-3}
 
 
-def digits_model(prior: dict | None = None, cond: dict | None = None) -> PixelSR:
-    """A PixelSR for MNIST digits (K and scale of ``DIGITS``; sizes default to ``DIGITS``'s)."""
-    return PixelSR(GatedPixelCNN(K=DIGITS["K"], **(prior or DIGITS["prior"])),
+def digits_model(prior: dict | None = None, cond: dict | None = None, shift: Callable = down_shift,
+                 gate_fn: Callable = gate) -> PixelSR:
+    """A PixelSR for MNIST digits (K and scale of ``DIGITS``; sizes default to ``DIGITS``'s).
+    ``shift`` and ``gate_fn`` go to the prior's :class:`GatedPixelCNN` (notebook 11 passes its own)."""
+    return PixelSR(GatedPixelCNN(K=DIGITS["K"], shift=shift, gate_fn=gate_fn, **(prior or DIGITS["prior"])),
                    CondResNet(DIGITS["scale"], K=DIGITS["K"], **(cond or DIGITS["cond"])))
 
 
@@ -322,7 +325,7 @@ def quantise(x: torch.Tensor, K: int) -> torch.Tensor:
 
 
 def pixel_sr_losses(model: PixelSR, hr: torch.Tensor, lr: torch.Tensor, K: int) -> dict:
-    """The training loss of Dahl et al.: CE(prior + cond) + CE(cond), in nats per pixel.
+    """The training loss of Dahl et al.: CE(A + B) + CE(A) (A: cond, B: prior), in nats per pixel.
 
     Returns a dict of scalar tensors: ``loss`` (the sum), ``ce_both``, ``ce_cond``.
     """

@@ -9,7 +9,10 @@ then stylises any photo with one forward pass (notebook 10; the losses are in
 :mod:`course_utils.features`, the training script is ``data_scripts/train_johnson.py``).
 
 The architecture (its classes are in :mod:`course_utils.models`; their names stay importable
-from here), as in the lecture (and the paper's supplementary material)::
+from here) is that of the paper's supplementary material, with two changes that are not the
+paper's: instance normalisation (Ulyanov, Vedaldi and Lempitsky 2016, a later change to this
+network; Johnson et al. used batch normalisation) and, by default, resize-convolution upsampling
+(the course's choice, after Odena, Dumoulin and Olah 2016)::
 
     conv 9x9, w1, stride 1   - instance norm - ReLU        (N, w1, H,   W)
     conv 3x3, w2, stride 2   - instance norm - ReLU        (N, w2, H/2, W/2)   2 strided convolutions
@@ -22,7 +25,7 @@ from here), as in the lecture (and the paper's supplementary material)::
 with (w1, w2, w3) = (32, 64, 128) and B = 5 in the paper (``widths``, ``blocks``; the course ships
 smaller networks trained on a CPU). Every convolution pads by reflection (no dark frame at the
 borders). Upsampling is ``upsample="resize"`` (nearest-neighbour x2, then a 3x3 convolution:
-Odena, Dumoulin and Olah 2016, no checkerboard) or ``"transposed"`` (the paper's fractionally
+Odena, Dumoulin and Olah 2016, no checkerboard from uneven overlap; the course's default) or ``"transposed"`` (the paper's fractionally
 strided 3x3 convolution, stride 2, whose uneven overlap makes checkerboard artefacts).
 The output goes through a sigmoid, so it is an image in [0, 1] (the paper: a scaled tanh).
 
@@ -43,7 +46,7 @@ from .models import JOHNSON_PAPER as PAPER, JOHNSON_SMALL as SMALL, ResidualBloc
 from .zoo import PREFIX, load_shipped, style_names  # PREFIX: registry names are johnson-<style>
 
 __all__ = ["ResidualBlock", "TransformNet", "RandomCrops", "upsample_conv", "stylize", "style_targets",
-           "objective", "square", "style_names", "record_name", "load_style", "main", "SMALL",
+           "objective", "lbfgs_pixels", "square", "style_names", "record_name", "load_style", "main", "SMALL",
            "PAPER", "LAYERS"]
 
 # Gatys' layers: the network is trained on, and judged by, the objective of notebook 09
@@ -105,6 +108,57 @@ def objective(feats, x: torch.Tensor, photo: torch.Tensor, grams_s: dict, alpha:
     tv = tv_loss(x)
     gatys = alpha * content + beta * style
     return {"content": content, "style": style, "tv": tv, "gatys": gatys, "loss": gatys + gamma * tv}
+
+
+def lbfgs_pixels(loss_fn, x0: torch.Tensor, evals: int, keep=(), history_size: int = 20,
+                 eps: float = 1e-3) -> tuple[torch.Tensor, list[float], dict[int, torch.Tensor]]:
+    """Minimise ``loss_fn(x)`` over images x in (0, 1) with L-BFGS (Gatys et al.'s optimiser).
+
+    The pixels are not optimised directly: x = sigmoid(z) and L-BFGS runs on the unconstrained z,
+    started at z0 = logit(x0 clamped to [eps, 1 - eps]) (so x starts within ``eps`` of ``x0``).
+    Clamping x to [0, 1] inside the closure, the usual shortcut, changes the point L-BFGS has just
+    evaluated behind its back: its line search and curvature pairs no longer describe the function
+    it minimises, and it stalls (the last evaluations repeat the same few values; see
+    ``tests/test_stylize.py``). The sigmoid keeps every evaluated point a valid image instead.
+
+    Args:
+        loss_fn: images (1 or N, 3, H, W) in (0, 1) -> scalar tensor (differentiable).
+        x0: the start, same shape, values in [0, 1] (the photo, or noise).
+        evals: the budget, in loss evaluations (one forward and backward pass each; the line search
+            counts too). L-BFGS may stop a little earlier or later; ``len(history)`` says.
+        keep: evaluation counts k at which to return the best image of the first k evaluations.
+        history_size: L-BFGS's memory (curvature pairs).
+        eps: the margin of the start inside (0, 1).
+    Returns:
+        (the best image seen (its loss is ``min(history)``), detached, in (0, 1);
+         the loss after each evaluation; {k: the best image of the first k evaluations} for k in
+         ``keep`` (the overall best where L-BFGS stopped before k)).
+    """
+    z = torch.logit(x0.detach().clamp(eps, 1 - eps)).requires_grad_(True)
+    opt = torch.optim.LBFGS([z], lr=1, max_iter=evals, max_eval=evals, history_size=history_size,
+                            tolerance_grad=0, tolerance_change=0, line_search_fn="strong_wolfe")
+    history: list[float] = []
+    best: list = [float("inf"), torch.sigmoid(z).detach().clone()]
+    snaps: dict[int, torch.Tensor] = {}
+    keep = set(keep)
+
+    def closure():
+        opt.zero_grad()
+        x = torch.sigmoid(z)
+        loss = loss_fn(x)
+        loss.backward()
+        value = loss.item()
+        history.append(value)
+        if value < best[0]:
+            best[0], best[1] = value, x.detach().clone()
+        if len(history) in keep:
+            snaps[len(history)] = best[1]
+        return loss
+
+    opt.step(closure)
+    for k in keep:
+        snaps.setdefault(k, best[1])
+    return best[1], history, snaps
 
 
 class RandomCrops:

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from course_utils.pixelcnn import (CondResNet, CondSPADE, GatedPixelCNN, PixelSR, PlainPixelCNN,
-                                   bits_per_dim, cached_sample, causal_mask, down_shift, face_crops,
-                                   faces_model, pixel_sr_losses, prior_window, quantise,
+                                   bits_per_dim, cached_sample, causal_mask, digits_model, down_shift,
+                                   face_crops, faces_model, gate, pixel_sr_losses, prior_window, quantise,
                                    receptive_field, sample, to_levels)
 
 
@@ -131,6 +131,25 @@ def test_cached_sampler_matches_the_naive_one(k, T):
     if T > 0:
         other = cached_sample(model, lr, 5, T, torch.Generator().manual_seed(12), scale=2)
         assert not torch.equal(fast, other)
+
+
+def test_digits_model_builds_its_prior_with_the_given_shift_and_gate():
+    calls = []
+
+    def my_gate(h):
+        calls.append(h.shape)
+        return gate(h)
+    model = digits_model({"channels": 4, "layers": 2}, {"channels": 4, "blocks": 1}, shift=down_shift,
+                         gate_fn=my_gate)
+    reference = digits_model({"channels": 4, "layers": 2}, {"channels": 4, "blocks": 1})
+    reference.load_state_dict(model.state_dict())
+    hr, lr = quantise(torch.rand(2, 1, 28, 28), 4), torch.rand(2, 1, 7, 7)
+    assert calls == [] and all(l.gate_fn is my_gate for l in model.prior.layers)
+    with torch.no_grad():
+        both, cond = model(hr, lr)
+        both_ref, _ = reference(hr, lr)
+    assert len(calls) == 2 * 2                       # two gates per layer, two layers
+    assert torch.allclose(both, both_ref)
 
 
 def test_cached_sampler_refuses_other_priors():

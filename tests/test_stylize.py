@@ -11,8 +11,9 @@ from course_utils.checkpoints import save_checkpoint
 from course_utils.features import RandomFeatures, gram
 from course_utils.images import save_image
 from course_utils.zoo import REGISTRY, load_shipped
-from course_utils.stylize import (LAYERS, SMALL, ResidualBlock, TransformNet, objective, record_name,
-                                  style_names, style_targets, stylize, upsample_conv)
+from course_utils.images import load_builtin
+from course_utils.stylize import (LAYERS, SMALL, ResidualBlock, TransformNet, lbfgs_pixels, objective,
+                                  record_name, square, style_names, style_targets, stylize, upsample_conv)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -128,6 +129,39 @@ def test_objective_is_zero_at_the_targets_and_adds_its_terms():
     assert t["style"].item() == pytest.approx((one["style"].item() + two["style"].item()) / 2)
     g = gram(feats(x[:1], ["relu3_1"])["relu3_1"])
     assert torch.allclose(g, g.transpose(1, 2))
+
+
+def test_lbfgs_on_sigmoid_pixels_keeps_decreasing_where_clamped_lbfgs_stalls():
+    # Gatys' transfer from the photo, 32 px, fixed random features: L-BFGS on the pixels with a clamp
+    # inside the closure (notebooks 09-10 before) stalls; L-BFGS on z with x = sigmoid(z) does not.
+    feats = RandomFeatures(LAYERS, channels=16)
+    photo, painting = square(load_builtin("chelsea"), 32), square(load_builtin("coffee"), 32)
+    grams = style_targets(feats, painting)
+    f = lambda x: objective(feats, x, photo, grams)["gatys"]
+    x = photo.clone().requires_grad_(True)
+    clamped = []
+    opt = torch.optim.LBFGS([x], lr=1, max_iter=60, max_eval=60, history_size=20, tolerance_grad=0,
+                            tolerance_change=0, line_search_fn="strong_wolfe")
+
+    def closure():
+        with torch.no_grad():
+            x.clamp_(0, 1)
+        opt.zero_grad()
+        loss = f(x)
+        loss.backward()
+        clamped.append(loss.item())
+        return loss
+    opt.step(closure)
+    best, history, snaps = lbfgs_pixels(f, photo, 60, keep=(30, 1000))
+    assert history[0] == pytest.approx(f(photo).item(), rel=1e-2)          # starts at the photo
+    assert 0 < best.min() and best.max() < 1 and best.shape == photo.shape
+    assert f(best).item() == pytest.approx(min(history), rel=1e-5)
+    assert f(snaps[30]).item() == pytest.approx(min(history[:30]), rel=1e-5)
+    assert torch.equal(snaps[1000], best)                                 # past the end: the best
+    gain = lambda h: 1 - min(h) / min(h[:30])                             # relative gain, evals 31-60
+    assert gain(clamped) < 0.01                                           # the clamped run stalls...
+    assert gain(history) > 0.015                                          # ...the sigmoid one goes on
+    assert min(history) < 0.98 * min(clamped)
 
 
 def test_every_style_record_builds_a_small_transformation_net():
