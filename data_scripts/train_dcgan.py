@@ -25,7 +25,6 @@ from course_tools.runs import (Run, add_common_arguments, deadline_step, finish,
                                until_timestamp)
 from course_utils.gen_data import load_mnist  # noqa: E402
 from course_utils.models import DCGANDiscriminator, DCGANGenerator, dcgan_init  # noqa: E402
-from course_utils.zoo import REGISTRY  # noqa: E402
 from course_utils.train import RandomBatches, d_loss, g_loss_nonsat, gan_step, train_loop  # noqa: E402
 
 

@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from course_tools.runs import (Run, add_common_arguments, deadline_step, finish, guarded,  # noqa: E402
-                               nonnegative_int, positive_float, positive_int, registry, run_id,
+                               nonnegative_int, positive_float, positive_int, run_id,
                                stop_early, stopped_how, until_timestamp)
 from course_utils import setup  # noqa: E402
 from course_utils.checkpoints import load_checkpoint, load_weights  # noqa: E402

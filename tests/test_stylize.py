@@ -137,7 +137,8 @@ def test_lbfgs_on_sigmoid_pixels_keeps_decreasing_where_clamped_lbfgs_stalls():
     feats = RandomFeatures(LAYERS, channels=16)
     photo, painting = square(load_builtin("chelsea"), 32), square(load_builtin("coffee"), 32)
     grams = style_targets(feats, painting)
-    f = lambda x: objective(feats, x, photo, grams)["gatys"]
+    def f(x):
+        return objective(feats, x, photo, grams)["gatys"]
     x = photo.clone().requires_grad_(True)
     clamped = []
     opt = torch.optim.LBFGS([x], lr=1, max_iter=60, max_eval=60, history_size=20, tolerance_grad=0,
@@ -158,7 +159,8 @@ def test_lbfgs_on_sigmoid_pixels_keeps_decreasing_where_clamped_lbfgs_stalls():
     assert f(best).item() == pytest.approx(min(history), rel=1e-5)
     assert f(snaps[30]).item() == pytest.approx(min(history[:30]), rel=1e-5)
     assert torch.equal(snaps[1000], best)                                 # past the end: the best
-    gain = lambda h: 1 - min(h) / min(h[:30])                             # relative gain, evals 31-60
+    def gain(h):
+        return 1 - min(h) / min(h[:30])                             # relative gain, evals 31-60
     assert gain(clamped) < 0.01                                           # the clamped run stalls...
     assert gain(history) > 0.015                                          # ...the sigmoid one goes on
     assert min(history) < 0.98 * min(clamped)
