@@ -172,7 +172,7 @@ def check(out: Path) -> int:
     import torch
 
     from course_utils.checkpoints import CheckpointError, load_checkpoint
-    from course_utils.models import REGISTRY
+    from course_utils.zoo import REGISTRY
 
     problems, notes = [], []
     summary_path = out / "summary.json"

@@ -42,7 +42,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from course_utils import (color, data, degrade, evaluate, features, gen_data, heightfield, inverse,
-                          metrics, models, pixelcnn, resize, srgan, stylize, train)
+                          metrics, models, pixelcnn, resize, srgan, stylize, train, zoo)
 
 META = torch.device("meta")
 
@@ -233,11 +233,11 @@ def test_models_on_the_device_give_outputs_there(name):
     all_meta(on_meta(lambda: model(x())))
 
 
-@pytest.mark.parametrize("name", sorted(models.REGISTRY))
+@pytest.mark.parametrize("name", sorted(zoo.REGISTRY))
 def test_every_registry_model_runs_on_the_device(name):
     with torch.device(META):  # built straight on the device: no CPU initialisation to wait for
-        model = models.build(name)
-    rec = models.REGISTRY[name]
+        model = zoo.build(name)
+    rec = zoo.REGISTRY[name]
     if rec["input"] == "z":
         args = (torch.rand(2, model.net[0].in_channels if hasattr(model, "net") else 64, device=META),)
     elif rec["kind"] == "pixel-sr":
@@ -266,7 +266,7 @@ def test_run_model_and_evaluate_images_with_a_model_on_the_device():
     with torch.device(META):
         net = models.FSRCNN(scale=3)
         rgb = models.FSRCNN(scale=3, channels=3)
-    all_meta(on_meta(lambda: models.run_model("fsrcnn-x3", net, img(c=1, h=8, w=8), 3)))
+    all_meta(on_meta(lambda: zoo.run_model("fsrcnn-x3", net, img(c=1, h=8, w=8), 3)))
     res = on_meta(lambda: evaluate.evaluate_images(lambda lr, s: (net if lr.shape[1] == 1 else rgb)(lr.float()).double(),
                                                    [img(h=24, w=24)], 3))
     assert isinstance(res, dict)
