@@ -70,7 +70,7 @@ def device_name() -> str:
 
 
 def run_for(cmd: list[str], seconds: float, log: Path, env: dict) -> dict:
-    """Run ``cmd`` for at most ``seconds``; then SIGINT (a training saves), then kill after 30 s."""
+    """Run ``cmd`` for at most ``seconds``; then SIGINT (a training saves), then kill after 10 s."""
     t0 = time.time()
     with open(log, "w") as f:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
@@ -82,7 +82,7 @@ def run_for(cmd: list[str], seconds: float, log: Path, env: dict) -> dict:
             stopped = True
             os.killpg(proc.pid, signal.SIGINT)
             try:
-                proc.wait(timeout=30)
+                proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
