@@ -189,9 +189,10 @@ def evaluate_images(method: Callable, images: list[torch.Tensor], scale: int,
                 raise BadOutput(f"{name}: the method returned NaN or inf values at x{scale}; its "
                                 "weights or its input are broken (retrain it or restore the "
                                 "checkpoint)")
-            p, s_ = sr_metrics(quantize(sr.double().cpu()), hr, scale)
+            # scored on the CPU in float64 (the papers' protocol), whatever device the method used
+            p, s_ = sr_metrics(quantize(sr.double().cpu()), hr.cpu(), scale)
             if features is not None:
-                for key, d in _feature_distances(features, quantize(sr.double().cpu()), hr, scale).items():
+                for key, d in _feature_distances(features, quantize(sr.double().cpu()), hr.cpu(), scale).items():
                     dist[key].append(d / samples)
             ps.append(p)
             ss.append(s_)

@@ -167,8 +167,8 @@ def gan_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
     enabled, dtype, scaled = amp_policy(device, amp)
     scaler = torch.amp.GradScaler(device.type, enabled=scaled)
 
-    def autocast():
-        return torch.autocast(device.type, dtype=dtype, enabled=enabled)
+    def autocast():   # off: no autocast at all (a device without autocast, e.g. "meta", works too)
+        return torch.autocast(device.type, dtype=dtype) if enabled else contextlib.nullcontext()
 
     def update_d(real, fake) -> float:
         with autocast():
@@ -444,7 +444,7 @@ def train_loop(step: Callable[..., dict], batches: Iterable, steps: int,
             flag["in_step"] = True
             try:
                 with _counted(counting, flops, "steps"), \
-                        torch.autocast(device.type, dtype=amp_dtype, enabled=amp_on):
+                        (torch.autocast(device.type, dtype=amp_dtype) if amp_on else contextlib.nullcontext()):
                     logs = step(batch)
             except FloatingPointError as e:
                 raise FloatingPointError(f"step {done + 1}: {e}") from None
