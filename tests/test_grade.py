@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from course_tools import grade
-from course_utils import release
+from course_tools import release
 
 ROOT = Path(__file__).resolve().parents[1]
 HIDDEN_MARK = "HIDDEN_SOURCE_MARK"
