@@ -26,7 +26,6 @@ passed). It exits 1 on any problem, printing each.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -55,11 +54,8 @@ SHARES = {"smoke": 0.25, "timing": 0.35, "training": 0.40}
 
 
 def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from course_utils.download import sha256sum
+    return sha256sum(path)
 
 
 def device_name() -> str:

@@ -48,7 +48,6 @@ Losses, in the lecture's notation (G^l(x) the Gram matrix of layer l):
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
@@ -56,6 +55,8 @@ from pathlib import Path
 import torch
 from torch import nn
 import torch.nn.functional as F
+
+from .download import sha256sum
 
 __all__ = ["layer_names", "build_vgg", "load_features", "gram", "content_loss", "style_loss", "gatys_loss",
            "perceptual_loss", "matched_content_weight", "tv_loss", "VGGFeatures", "RandomFeatures", "SRGAN_LAYERS",
@@ -277,16 +278,10 @@ def _weights_file(arch: str):
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns)
     if key not in _SHA_SEEN:
-        _SHA_SEEN[key] = _sha256(path).startswith(m.group(1))
+        _SHA_SEEN[key] = sha256sum(path).startswith(m.group(1))
     return path, _SHA_SEEN[key]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_features(layers, arch: str = "vgg19", source: str | None = None, seed: int = 0,

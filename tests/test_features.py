@@ -142,7 +142,7 @@ def _fake_torchvision_file(hub_dir, arch: str) -> dict:
 def test_cached_weights_are_loaded_and_marked_imagenet(no_network, capsys, arch, monkeypatch):
     state = _fake_torchvision_file(no_network / "torch" / "hub", arch)
     # the file's sha256 as torchvision's genuine file would have it (the hash in its name)
-    monkeypatch.setattr(features, "_sha256", lambda path: path.name.split("-")[1].split(".")[0] + "0" * 56)
+    monkeypatch.setattr(features, "sha256sum", lambda path: path.name.split("-")[1].split(".")[0] + "0" * 56)
     feats = load_features(["relu1_1", "relu2_2"], arch=arch)
     label = {"vgg19": "VGG-19", "vgg16": "VGG-16"}[arch]
     assert isinstance(feats, VGGFeatures) and feats.imagenet
