@@ -42,7 +42,7 @@ import torch
 
 from .checkpoints import CheckpointError
 from .degrade import bicubic_down, mod_crop
-from .images import ImageError, list_images, load_image
+from .images import ImageError, list_images, load_image, unreadable
 from .metrics import quantize, sr_metrics, to_y8
 from .resize import imresize
 from .zoo import _VDSR, REGISTRY, load_shipped, run_model  # _VDSR: the source of the bicubic rows too
@@ -408,8 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {msg}", file=sys.stderr)
         return 2
     except PermissionError as e:
-        print(f"error: {e.filename or 'a file'}: cannot read it ({e.strerror or e}); give "
-              "yourself read permission (chmod u+r, or u+rx for a folder)", file=sys.stderr)
+        print(f"error: {unreadable(e, 'a file')}", file=sys.stderr)
         return 2
     if args.json:  # strict JSON: an infinite PSNR (output == HR, e.g. x1) is null with a note
         rows = []

@@ -16,7 +16,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .color import rgb_to_y
 
-__all__ = ["ImageError", "IMAGE_SUFFIXES", "load_image", "save_image", "to_numpy",
+__all__ = ["ImageError", "unreadable", "IMAGE_SUFFIXES", "load_image", "save_image", "to_numpy",
            "list_images", "builtin_names", "load_builtin"]
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".pgm", ".ppm", ".webp", ".gif")
@@ -50,6 +50,13 @@ def _pil_to_array(img: Image.Image, path: str) -> np.ndarray:
     if mode == "L":
         return np.asarray(img, dtype=np.float64) / 255.0
     return np.asarray(img.convert("RGB"), dtype=np.float64) / 255.0
+
+
+def unreadable(e: PermissionError, fallback: str) -> str:
+    """The command-line message for a file or folder the user may not read (``fallback`` names
+    it when the error does not)."""
+    return (f"{e.filename or fallback}: cannot read it ({e.strerror or e}); give yourself read "
+            "permission (chmod u+r, or u+rx for a folder)")
 
 
 def load_image(path: str | Path, mode: str = "rgb") -> torch.Tensor:

@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     (0 done, 2 bad input: unknown style, unreadable image or folder, a photo too small,
     unwritable output). A photo over ``--max-pixels`` is downscaled first, with a message."""
     from .checkpoints import CheckpointError
-    from .images import ImageError, load_image, save_image
+    from .images import ImageError, load_image, save_image, unreadable
     p = argparse.ArgumentParser(prog="python -m course_utils.stylize",
                                 description="Stylise a photo with a shipped Johnson et al. network "
                                             "(one forward pass).")
@@ -279,8 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {a.input}: {e}", file=sys.stderr)
         return 2
     except PermissionError as e:
-        print(f"error: {e.filename or a.input}: cannot read it ({e.strerror or e}); give yourself "
-              "read permission (chmod u+r, or u+rx for a folder)", file=sys.stderr)
+        print(f"error: {unreadable(e, a.input)}", file=sys.stderr)
         return 2
     if tuple(photo.shape[-2:]) != shape:
         print(f"note: {a.input} is {shape[1]}x{shape[0]} px; stylising a copy downscaled to "
