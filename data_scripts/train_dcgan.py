@@ -21,11 +21,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import course_utils  # noqa: E402
 from course_tools.runs import (Run, add_common_arguments, deadline_step, finish, guarded,  # noqa: E402
-                               nonnegative_int, positive_int, registry, stop_early, stopped_how,
+                               nonnegative_int, positive_int, stop_early, stopped_how,
                                until_timestamp)
 from course_utils.gen_data import load_mnist  # noqa: E402
 from course_utils.models import DCGANDiscriminator, DCGANGenerator, dcgan_init  # noqa: E402
 from course_utils.train import RandomBatches, d_loss, g_loss_nonsat, gan_step, train_loop  # noqa: E402
+from course_utils.zoo import REGISTRY  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -33,7 +34,7 @@ def main(argv=None) -> int:
 
 
 def _main(argv=None) -> int:
-    defaults = registry()["dcgan-mnist"]["train"]
+    defaults = REGISTRY["dcgan-mnist"].train
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=nonnegative_int, default=4000)
     p.add_argument("--batch", type=positive_int, default=defaults["batch"])

@@ -106,10 +106,10 @@ def _main(argv=None) -> int:
     until = until_timestamp(args.until)
     cfg = setup(profile="cpu", seed=args.seed)
     record = REGISTRY[args.name]
-    scale = record["scales"][0]
-    patch = args.patch or record["train"]["patch"]
-    batch = args.batch or record["train"]["batch"]
-    lr = args.lr or record["train"]["lr"]
+    scale = record.scales[0]
+    patch = args.patch or record.train["patch"]
+    batch = args.batch or record.train["batch"]
+    lr = args.lr or record.train["lr"]
     if patch % scale or patch > 128:
         p.error(f"--patch {patch}: give a multiple of the scale ({scale}), at most 128")
 
@@ -150,7 +150,7 @@ def _main(argv=None) -> int:
     meta.update({"planned_steps": args.steps, "note": note, "val_psnr": round(val, 3),
                  "val_bicubic_psnr": round(bicubic, 3),
                  "val_images": f"ocean_dataset('dev', {args.n_dev}), shave {scale}",
-                 "scales": [scale], "arch": record["description"], "n_train": args.n_train,
+                 "scales": [scale], "arch": record.description, "n_train": args.n_train,
                  "init_steps": init_meta.get("steps"),
                  "val_history": [round(v, 3) for v in hist.get("val", [])],
                  "val_history_steps": hist["val_step"]})

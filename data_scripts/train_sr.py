@@ -74,11 +74,11 @@ def _main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     cfg = setup(profile="cpu", seed=args.seed)
     record = REGISTRY[args.name]  # its training defaults (HR patch, batch, lr, clip), scales, input
-    patch, batch = args.patch or record["train"]["patch"], args.batch or record["train"]["batch"]
-    lr = args.lr or record["train"]["lr"]
-    clip = args.clip if args.clip is not None else record["train"]["clip"]
-    scales = list(record["scales"])
-    ilr = record["input"] == "ilr"
+    patch, batch = args.patch or record.train["patch"], args.batch or record.train["batch"]
+    lr = args.lr or record.train["lr"]
+    clip = args.clip if args.clip is not None else record.train["clip"]
+    scales = list(record.scales)
+    ilr = record.input == "ilr"
 
     images, names, source = get_images("T91", cfg, mode="y", fallback=False)
     train, tnames, val, vnames = split_train_val(images, names, n_val=args.n_val, seed=0)
@@ -163,7 +163,7 @@ def _main(argv=None) -> int:
                  + (f", T91 also shrunk by {args.rescale}" if args.rescale else "")
                  + note_init + "; not the paper's schedule"),
         "val_psnr": round(val_psnr, 3), "val_images": vnames, "scales": scales,
-        "arch": record["description"]})
+        "arch": record.description})
     return finish(run, model.state_dict(), meta, steps=steps, planned=args.steps, stopped=stopped,
                   ship=args.ship or args.ship_partial, ship_partial=args.ship_partial,
                   out_dir=args.out or cfg.checkpoint_dir)

@@ -106,9 +106,9 @@ def _main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     cfg = setup(profile="cpu", seed=args.seed)
     record = REGISTRY[args.name]
-    patch = args.patch or record["train"]["patch"]
-    batch = args.batch or record["train"]["batch"]
-    lr = args.lr or record["train"]["lr"]
+    patch = args.patch or record.train["patch"]
+    batch = args.batch or record.train["batch"]
+    lr = args.lr or record.train["lr"]
     gan = args.name == "srgan-x4"
 
     train, tnames, val, vnames, source = training_images(cfg, args.n_val, args.builtin)
@@ -210,7 +210,7 @@ def _main(argv=None) -> int:
                  f"adversarial weight {args.adv:g}, BasicSR step order (G then D)")
     note += "; not the paper's schedule"
     meta.update({"note": note, "val_psnr": round(val_psnr, 3), "val_images": vnames, "scales": [4],
-                 "arch": record["description"],
+                 "arch": record.description,
                  "planned_steps": args.steps + (prev.get("steps", 0) if continued else 0)})
     if gan:
         meta["features"] = feats_source
