@@ -37,7 +37,7 @@ from pathlib import Path
 
 __all__ = ["RunError", "run_id", "deadline_step", "until_timestamp", "positive_int",
            "nonnegative_int", "positive_float", "add_common_arguments", "Run", "ship_problems",
-           "finish", "stop_early", "stopped_how", "guarded"]
+           "finish", "steps_done", "final_val", "stop_early", "stopped_how", "guarded"]
 
 
 class RunError(Exception):
@@ -255,12 +255,23 @@ def finish(run: Run, state_dict: dict, meta: dict, *, steps: int, planned: int,
     return 0
 
 
+def steps_done(hist: dict) -> int:
+    """The last step of a ``train_loop`` history (0 when it did none)."""
+    return hist["step"][-1] if hist["step"] else 0
+
+
+def final_val(hist: dict, steps: int, val_fn: Callable[[], float]) -> float:
+    """The validation score of the model at step ``steps``: the history's last ``val`` when it was
+    taken at that step, else ``val_fn()`` (validated now)."""
+    return hist["val"][-1] if hist["val_step"] and hist["val_step"][-1] == steps else val_fn()
+
+
 def stop_early(run: Run, hist: dict, planned: int, stopped: str | None, ship_partial: bool) -> bool:
     """True (after saying so) when a run stopped before ``planned`` steps writes no result: it
     was interrupted (Ctrl-C), or stopped by --until without --ship-partial."""
     if stopped is None or (stopped == "deadline" and ship_partial):
         return False
-    steps = hist["step"][-1] if hist["step"] else 0
+    steps = steps_done(hist)
     print(f"stopped at step {steps} of {planned} ({'Ctrl-C' if stopped == 'interrupted' else '--until'}): "
           "nothing shipped; run the same command again to resume", flush=True)
     run.log(steps=steps, stopped=stopped, shipped=False)
@@ -269,7 +280,7 @@ def stop_early(run: Run, hist: dict, planned: int, stopped: str | None, ship_par
 
 def stopped_how(hist: dict, planned: int, until: float | None) -> str | None:
     """None when the run did its ``planned`` steps, else "deadline" or "interrupted"."""
-    steps = hist["step"][-1] if hist["step"] else 0
+    steps = steps_done(hist)
     if steps >= planned:
         return None
     return "deadline" if until is not None and time.time() >= until else "interrupted"

@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import course_utils  # noqa: E402
 from course_tools.runs import (Run, add_common_arguments, deadline_step, finish, guarded,  # noqa: E402
-                               nonnegative_int, positive_int, stop_early, stopped_how,
+                               nonnegative_int, positive_int, steps_done, stop_early, stopped_how,
                                until_timestamp)
 from course_utils.gen_data import load_mnist  # noqa: E402
 from course_utils.models import DCGANDiscriminator, DCGANGenerator, dcgan_init  # noqa: E402
@@ -58,7 +58,7 @@ def _main(argv=None) -> int:
                       RandomBatches(x, args.batch, nz=G.nz, seed=args.seed), args.steps,
                       models={"G": G, "D": D}, optimizers={"G": opt_g, "D": opt_d},
                       checkpoint=run.work, ckpt_every=args.ckpt_every, plot=False, desc="DCGAN")
-    steps = hist["step"][-1] if hist["step"] else 0
+    steps = steps_done(hist)
     stopped = stopped_how(hist, args.steps, until)
     if stop_early(run, hist, args.steps, stopped, args.ship_partial):
         return 1

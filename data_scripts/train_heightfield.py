@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from course_tools.runs import (Run, add_common_arguments, deadline_step, finish, guarded,  # noqa: E402
                                nonnegative_int, positive_float, positive_int, run_id,
-                               stop_early, stopped_how, until_timestamp)
+                               final_val, steps_done, stop_early, stopped_how, until_timestamp)
 from course_utils import setup  # noqa: E402
 from course_utils.data import SRPatches  # noqa: E402
 from course_utils.heightfield import ocean_dataset  # noqa: E402
@@ -132,13 +132,12 @@ def _main(argv=None) -> int:
                       args.steps, {"model": model}, {"opt": opt}, {"sched": sched},
                       val_fn=lambda: dev_psnr(model, dev_lr, dev, scale), val_every=args.val_every,
                       checkpoint=run.work, ckpt_every=args.ckpt_every, plot=False, desc=args.name)
-    steps = hist["step"][-1] if hist["step"] else 0
+    steps = steps_done(hist)
     stopped = stopped_how(hist, args.steps, until)
     if stop_early(run, hist, args.steps, stopped, args.ship_partial):
         return 1
     model.eval()
-    val = (hist["val"][-1] if hist["val_step"] and hist["val_step"][-1] == steps
-           else dev_psnr(model, dev_lr, dev, scale))
+    val = final_val(hist, steps, lambda: dev_psnr(model, dev_lr, dev, scale))
     bicubic = dev_psnr(lambda x: bicubic_up(x, scale), dev_lr, dev, scale)
     meta = run.meta(steps, hist["seconds"])
     threads = meta["threads"]

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from course_tools.runs import (Run, add_common_arguments, deadline_step, finish, guarded,  # noqa: E402
                                nonnegative_int, positive_float, positive_int, run_id,
-                               stop_early, stopped_how, until_timestamp)
+                               final_val, steps_done, stop_early, stopped_how, until_timestamp)
 from course_utils import setup  # noqa: E402
 from course_utils.checkpoints import load_checkpoint, load_weights  # noqa: E402
 from course_utils.data import SRPatches, get_images, split_train_val  # noqa: E402
@@ -141,12 +141,12 @@ def _main(argv=None) -> int:
                       args.steps, {"model": model}, {"optimizer": opt}, {"scheduler": sched},
                       val_fn=val_fn, val_every=args.val_every, checkpoint=run.work,
                       ckpt_every=args.ckpt_every, plot=False, desc=args.name)
-    steps = hist["step"][-1] if hist["step"] else 0
+    steps = steps_done(hist)
     stopped = stopped_how(hist, args.steps, until)
     if stop_early(run, hist, args.steps, stopped, args.ship_partial):
         return 1
     model.eval()
-    val_psnr = hist["val"][-1] if hist["val_step"] and hist["val_step"][-1] == steps else val_fn()
+    val_psnr = final_val(hist, steps, val_fn)
     meta = run.meta(prev_steps + steps, prev_seconds + hist["seconds"])
     if prev_command:
         meta["command"] = prev_command + " && " + meta["command"]

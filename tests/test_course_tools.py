@@ -320,6 +320,20 @@ def test_a_result_is_stored_as_its_record_says(tmp_path, capsys):
     assert load_checkpoint(run.result, name="not-shipped").get("stored", "float32") == "float32"
 
 
+def test_steps_done_and_final_val_read_the_history():
+    from course_tools.runs import final_val, steps_done
+    calls = []
+
+    def val_now():
+        calls.append(1)
+        return 9.0
+    assert steps_done({"step": []}) == 0 and steps_done({"step": [1, 2, 7]}) == 7
+    hist = {"step": [1, 2, 3, 4], "val": [20.0, 21.5], "val_step": [2, 4]}
+    assert final_val(hist, 4, val_now) == 21.5 and calls == []      # validated at the last step
+    assert final_val(hist, 5, val_now) == 9.0 and calls == [1]      # not: validate now
+    assert final_val({"step": [], "val": [], "val_step": []}, 0, val_now) == 9.0
+
+
 def test_guarded_turns_what_a_user_can_fix_into_one_line_and_exit_2(capsys):
     from course_tools.runs import RunError, guarded, until_timestamp
 
