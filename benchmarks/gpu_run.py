@@ -202,7 +202,7 @@ def check(out: Path) -> int:
         if not scores or not all(math.isfinite(v) for v in scores.values()):
             problems.append(f"{pt.name}: no finite held-out score (val_*) in its meta")
         floats = {t.dtype for t in ck["state_dict"].values() if torch.is_tensor(t) and t.is_floating_point()}
-        want = torch.float16 if REGISTRY.get(name, {}).get("storage") == "float16" else torch.float32
+        want = torch.float16 if name in REGISTRY and REGISTRY[name].storage == "float16" else torch.float32
         if floats != {want}:
             problems.append(f"{pt.name}: tensors {sorted(map(str, floats))}, the registry says {want}")
         notes.append(f"{pt.name}: " + ", ".join(f"{k} {v}" for k, v in scores.items()))

@@ -37,7 +37,7 @@ from pathlib import Path
 
 __all__ = ["RunError", "run_id", "deadline_step", "until_timestamp", "positive_int",
            "nonnegative_int", "positive_float", "add_common_arguments", "Run", "ship_problems",
-           "finish", "stop_early", "stopped_how", "guarded", "registry"]
+           "finish", "steps_done", "final_val", "stop_early", "stopped_how", "guarded"]
 
 
 class RunError(Exception):
@@ -123,17 +123,6 @@ def add_common_arguments(p: argparse.ArgumentParser, ckpt_every: int, val_every:
     p.add_argument("--runs-dir", type=Path, help="the folder of the run folders (default DATA/runs)")
 
 
-def registry() -> dict:
-    """The shipped-model registry (``course_utils.zoo.REGISTRY``), imported when first needed."""
-    from course_utils.zoo import REGISTRY
-    return REGISTRY
-
-
-def _build(name: str):
-    from course_utils.zoo import build
-    return build(name)
-
-
 # ---- the run folder ----------------------------------------------------------------------------
 
 class Run:
@@ -213,6 +202,7 @@ def ship_problems(name: str, path: Path, steps: int, planned: int, stopped: str 
     it may). ``steps``: the steps this run trained (a continuation's earlier run not counted);
     ``stopped``: None (finished), "deadline" (--until) or "interrupted" (Ctrl-C)."""
     from course_utils.checkpoints import CheckpointError, load_checkpoint, load_weights
+    from course_utils.zoo import REGISTRY, build
     problems = []
     if steps <= 0:
         problems.append("the run trained 0 steps: there is nothing new to ship")
@@ -224,8 +214,8 @@ def ship_problems(name: str, path: Path, steps: int, planned: int, stopped: str 
                         "add --ship-partial to ship it as it is")
     try:
         ck = load_checkpoint(path, name=name)
-        if name in registry():
-            load_weights(_build(name), ck["state_dict"], path)
+        if name in REGISTRY:
+            load_weights(build(name), ck["state_dict"], path)
     except CheckpointError as e:
         problems.append(str(e))
     return problems
@@ -239,9 +229,9 @@ def finish(run: Run, state_dict: dict, meta: dict, *, steps: int, planned: int,
     the meta may count an earlier run's too). Returns the exit status (0 done, 1 not shipped or
     stopped early)."""
     from course_utils.checkpoints import save_checkpoint
-    reg = registry()
+    from course_utils.zoo import REGISTRY
     if half is None:
-        half = reg.get(run.name, {}).get("storage") == "float16"
+        half = run.name in REGISTRY and REGISTRY[run.name].storage == "float16"
     digest = save_checkpoint(run.result, state_dict, name=run.name, meta=meta, half=half)
     print(f"result {run.result} sha256 {digest}\n  {meta}", flush=True)
     if not ship:
@@ -265,12 +255,23 @@ def finish(run: Run, state_dict: dict, meta: dict, *, steps: int, planned: int,
     return 0
 
 
+def steps_done(hist: dict) -> int:
+    """The last step of a ``train_loop`` history (0 when it did none)."""
+    return hist["step"][-1] if hist["step"] else 0
+
+
+def final_val(hist: dict, steps: int, val_fn: Callable[[], float]) -> float:
+    """The validation score of the model at step ``steps``: the history's last ``val`` when it was
+    taken at that step, else ``val_fn()`` (validated now)."""
+    return hist["val"][-1] if hist["val_step"] and hist["val_step"][-1] == steps else val_fn()
+
+
 def stop_early(run: Run, hist: dict, planned: int, stopped: str | None, ship_partial: bool) -> bool:
     """True (after saying so) when a run stopped before ``planned`` steps writes no result: it
     was interrupted (Ctrl-C), or stopped by --until without --ship-partial."""
     if stopped is None or (stopped == "deadline" and ship_partial):
         return False
-    steps = hist["step"][-1] if hist["step"] else 0
+    steps = steps_done(hist)
     print(f"stopped at step {steps} of {planned} ({'Ctrl-C' if stopped == 'interrupted' else '--until'}): "
           "nothing shipped; run the same command again to resume", flush=True)
     run.log(steps=steps, stopped=stopped, shipped=False)
@@ -279,7 +280,7 @@ def stop_early(run: Run, hist: dict, planned: int, stopped: str | None, ship_par
 
 def stopped_how(hist: dict, planned: int, until: float | None) -> str | None:
     """None when the run did its ``planned`` steps, else "deadline" or "interrupted"."""
-    steps = hist["step"][-1] if hist["step"] else 0
+    steps = steps_done(hist)
     if steps >= planned:
         return None
     return "deadline" if until is not None and time.time() >= until else "interrupted"
@@ -291,6 +292,7 @@ def guarded(main: Callable[[list[str] | None], int], argv: list[str] | None = No
     """``main(argv)``, with the failures a user can fix printed as one line ``error: ...`` and
     exit status 2 (1 for a diverged training), and Ctrl-C outside the training loop as 130."""
     from course_utils.checkpoints import CheckpointError
+    from course_utils.images import unreadable
     try:
         return main(argv)
     except (RunError, CheckpointError, FileNotFoundError) as e:
@@ -299,8 +301,7 @@ def guarded(main: Callable[[list[str] | None], int], argv: list[str] | None = No
         print(f"error: {msg}", file=sys.stderr)
         return 2
     except PermissionError as e:
-        print(f"error: {e.filename or ''}: cannot read or write it ({e.strerror or e}); check its "
-              "permissions", file=sys.stderr)
+        print(f"error: {unreadable(e, 'a file', write=True)}", file=sys.stderr)
         return 2
     except FloatingPointError as e:
         print(f"error: {e} (the run's work file keeps the last good state)", file=sys.stderr)

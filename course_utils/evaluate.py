@@ -307,20 +307,20 @@ def evaluate(method: str, dataset: str, scales: list[int], cfg=None, samples: in
     from .profiles import setup
     if method not in METHODS:
         raise KeyError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
-    record = REGISTRY.get(method, {})
+    record = REGISTRY.get(method)  # None: not a shipped model (bicubic)
     cfg = cfg or setup(quiet=True)
     folder = _resolve(dataset, cfg)
     images, names = _load_folder(folder)
-    fn = sr_method(method, checkpoint_dir) if record and checkpoint_dir else METHODS[method][0]
+    fn = sr_method(method, checkpoint_dir) if record is not None and checkpoint_dir else METHODS[method][0]
     feats = None
     if perceptual:
         from .features import SRGAN_LAYERS, load_features
         feats = load_features(list(SRGAN_LAYERS.values()))
     out = []
     for s in scales:
-        r = evaluate_images(fn, images, s, names, rgb=record.get("channels") == "rgb",
+        r = evaluate_images(fn, images, s, names, rgb=record is not None and record.channels == "rgb",
                             samples=samples, seed=seed, options=options,
-                            stochastic=record.get("stochastic", False), features=feats)
+                            stochastic=record is not None and record.stochastic, features=feats)
         out.append({"dataset": folder.name, "method": method, "scale": s,
                     "psnr": round(r["psnr"], 4), "ssim": round(r["ssim"], 4),
                     "images": r["images"], "skipped": r["skipped"], "samples": samples,
@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("scales must be positive integers")
     if args.samples < 1:
         p.error("--samples must be at least 1")
-    if args.temperature is not None and not REGISTRY.get(args.method, {}).get("stochastic", False):
+    if args.temperature is not None and not (args.method in REGISTRY and REGISTRY[args.method].stochastic):
         p.error(f"--temperature: {args.method} is deterministic (it draws no samples); "
                 "leave --temperature out, or choose a stochastic method")
     options = {"temperature": args.temperature} if args.temperature is not None else None

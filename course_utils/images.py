@@ -52,9 +52,13 @@ def _pil_to_array(img: Image.Image, path: str) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.float64) / 255.0
 
 
-def unreadable(e: PermissionError, fallback: str) -> str:
+def unreadable(e: PermissionError, fallback: str, write: bool = False) -> str:
     """The command-line message for a file or folder the user may not read (``fallback`` names
-    it when the error does not)."""
+    it when the error does not); ``write=True`` where the failed access may also have been a
+    write (a training run's work file, its folder)."""
+    if write:
+        return (f"{e.filename or fallback}: cannot read or write it ({e.strerror or e}); give "
+                "yourself read and write permission (chmod u+rw, or u+rwx for a folder)")
     return (f"{e.filename or fallback}: cannot read it ({e.strerror or e}); give yourself read "
             "permission (chmod u+r, or u+rx for a folder)")
 

@@ -562,7 +562,7 @@ def _starting_point(name: str, model: nn.Module, cfg) -> str | None:
         trainable = {k for k, p in converted.named_parameters() if p.requires_grad}
         for k, p in model.named_parameters():
             p.requires_grad_(k in trainable)
-        return f"started from {path.name} (converted to x{REGISTRY[name]['scales'][0]}, only the deconvolution trainable)"
+        return f"started from {path.name} (converted to x{REGISTRY[name].scales[0]}, only the deconvolution trainable)"
     raise CheckpointError(f"{name} is trained from {start}, and no usable {start}.pt was found ("
                           + "; ".join(problems) + f"). Train or load {start} first (notebook 07, "
                           f"section 4: train_or_load({start!r}, ...)), then run this cell again.")

@@ -80,16 +80,14 @@ class Shipped:
     script: str = "data_scripts/train_sr.py"
     start: str = ""
 
-    # Mapping-style reading (``record["kind"]``, ``record.get("script")``) for scripts written
-    # against the former plain-dict records; new code reads the attributes.
+    # ``record["report"]``: the last reader of the former plain-dict records is notebook 08
+    # (solutions/08_srgan.ipynb, the ocean models' table); the code reads the attributes. Delete
+    # this once that cell reads ``.report``.
     def __getitem__(self, key: str) -> Any:
         try:
             return getattr(self, key)
         except AttributeError:
             raise KeyError(key) from None
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key, default)
 
 
 PREFIX = "johnson-"  # the records of the style networks: johnson-<style>

@@ -21,11 +21,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import course_utils  # noqa: E402
 from course_tools.runs import (Run, add_common_arguments, deadline_step, finish, guarded,  # noqa: E402
-                               nonnegative_int, positive_int, registry, stop_early, stopped_how,
+                               nonnegative_int, positive_int, steps_done, stop_early, stopped_how,
                                until_timestamp)
 from course_utils.gen_data import load_mnist  # noqa: E402
 from course_utils.models import DCGANDiscriminator, DCGANGenerator, dcgan_init  # noqa: E402
 from course_utils.train import RandomBatches, d_loss, g_loss_nonsat, gan_step, train_loop  # noqa: E402
+from course_utils.zoo import REGISTRY  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -33,7 +34,7 @@ def main(argv=None) -> int:
 
 
 def _main(argv=None) -> int:
-    defaults = registry()["dcgan-mnist"]["train"]
+    defaults = REGISTRY["dcgan-mnist"].train
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=nonnegative_int, default=4000)
     p.add_argument("--batch", type=positive_int, default=defaults["batch"])
@@ -57,7 +58,7 @@ def _main(argv=None) -> int:
                       RandomBatches(x, args.batch, nz=G.nz, seed=args.seed), args.steps,
                       models={"G": G, "D": D}, optimizers={"G": opt_g, "D": opt_d},
                       checkpoint=run.work, ckpt_every=args.ckpt_every, plot=False, desc="DCGAN")
-    steps = hist["step"][-1] if hist["step"] else 0
+    steps = steps_done(hist)
     stopped = stopped_how(hist, args.steps, until)
     if stop_early(run, hist, args.steps, stopped, args.ship_partial):
         return 1

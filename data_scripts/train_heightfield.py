@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from course_tools.runs import (Run, add_common_arguments, deadline_step, finish, guarded,  # noqa: E402
                                nonnegative_int, positive_float, positive_int, run_id,
-                               stop_early, stopped_how, until_timestamp)
+                               final_val, steps_done, stop_early, stopped_how, until_timestamp)
 from course_utils import setup  # noqa: E402
 from course_utils.data import SRPatches  # noqa: E402
 from course_utils.heightfield import ocean_dataset  # noqa: E402
@@ -106,10 +106,10 @@ def _main(argv=None) -> int:
     until = until_timestamp(args.until)
     cfg = setup(profile="cpu", seed=args.seed)
     record = REGISTRY[args.name]
-    scale = record["scales"][0]
-    patch = args.patch or record["train"]["patch"]
-    batch = args.batch or record["train"]["batch"]
-    lr = args.lr or record["train"]["lr"]
+    scale = record.scales[0]
+    patch = args.patch or record.train["patch"]
+    batch = args.batch or record.train["batch"]
+    lr = args.lr or record.train["lr"]
     if patch % scale or patch > 128:
         p.error(f"--patch {patch}: give a multiple of the scale ({scale}), at most 128")
 
@@ -132,13 +132,12 @@ def _main(argv=None) -> int:
                       args.steps, {"model": model}, {"opt": opt}, {"sched": sched},
                       val_fn=lambda: dev_psnr(model, dev_lr, dev, scale), val_every=args.val_every,
                       checkpoint=run.work, ckpt_every=args.ckpt_every, plot=False, desc=args.name)
-    steps = hist["step"][-1] if hist["step"] else 0
+    steps = steps_done(hist)
     stopped = stopped_how(hist, args.steps, until)
     if stop_early(run, hist, args.steps, stopped, args.ship_partial):
         return 1
     model.eval()
-    val = (hist["val"][-1] if hist["val_step"] and hist["val_step"][-1] == steps
-           else dev_psnr(model, dev_lr, dev, scale))
+    val = final_val(hist, steps, lambda: dev_psnr(model, dev_lr, dev, scale))
     bicubic = dev_psnr(lambda x: bicubic_up(x, scale), dev_lr, dev, scale)
     meta = run.meta(steps, hist["seconds"])
     threads = meta["threads"]
@@ -150,7 +149,7 @@ def _main(argv=None) -> int:
     meta.update({"planned_steps": args.steps, "note": note, "val_psnr": round(val, 3),
                  "val_bicubic_psnr": round(bicubic, 3),
                  "val_images": f"ocean_dataset('dev', {args.n_dev}), shave {scale}",
-                 "scales": [scale], "arch": record["description"], "n_train": args.n_train,
+                 "scales": [scale], "arch": record.description, "n_train": args.n_train,
                  "init_steps": init_meta.get("steps"),
                  "val_history": [round(v, 3) for v in hist.get("val", [])],
                  "val_history_steps": hist["val_step"]})

@@ -43,8 +43,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import course_utils  # noqa: E402
 from course_tools.runs import (Run, RunError, add_common_arguments, deadline_step, finish,  # noqa: E402
-                               guarded, nonnegative_int, positive_float, positive_int, stop_early,
-                               stopped_how, until_timestamp)
+                               guarded, nonnegative_int, positive_float, positive_int, steps_done,
+                               stop_early, stopped_how, until_timestamp)
 from course_utils import data  # noqa: E402
 from course_utils.features import GATYS_CONTENT, load_features  # noqa: E402
 from course_utils.images import load_builtin  # noqa: E402
@@ -141,7 +141,7 @@ def _main(argv=None) -> int:
                       models={"net": net}, optimizers={"adam": opt}, val_fn=val_fn,
                       val_every=args.val_every, checkpoint=run.work, ckpt_every=args.ckpt_every,
                       plot=False, desc=f"johnson {args.style}")
-    steps = hist["step"][-1] if hist["step"] else 0
+    steps = steps_done(hist)
     print(f"{steps} steps, {time.time() - t0:.0f} s this run, {hist['seconds']:.0f} s in all", flush=True)
     stopped = stopped_how(hist, args.steps, until)
     if stop_early(run, hist, args.steps, stopped, args.ship_partial):

@@ -41,7 +41,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import course_utils  # noqa: E402
 from course_tools.runs import (Run, RunError, add_common_arguments, deadline_step, finish,  # noqa: E402
-                               guarded, nonnegative_int, positive_int, stop_early, stopped_how,
+                               guarded, nonnegative_int, positive_int, steps_done, stop_early, stopped_how,
                                until_timestamp)
 from course_utils.checkpoints import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
 from course_utils.degrade import bicubic_down  # noqa: E402
@@ -242,7 +242,7 @@ def _main(argv=None) -> int:
     hist = train_loop(deadline_step(counted_step, until), batches, args.steps,
                       models={"model": model}, optimizers={"optimizer": opt}, val_fn=val, val_every=val_every,
                       checkpoint=work, ckpt_every=args.ckpt_every, plot=False, desc=f"pixel recursive SR ({args.data})")
-    steps = hist["step"][-1] if hist["step"] else 0
+    steps = steps_done(hist)
     stopped = stopped_how(hist, args.steps, until)
     if stop_early(run, hist, args.steps, stopped, args.ship_partial):
         return 1

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from course_tools.runs import (Run, add_common_arguments, deadline_step, finish, guarded,  # noqa: E402
                                nonnegative_int, positive_float, positive_int, run_id,
-                               stop_early, stopped_how, until_timestamp)
+                               final_val, steps_done, stop_early, stopped_how, until_timestamp)
 from course_utils import setup  # noqa: E402
 from course_utils.checkpoints import load_checkpoint, load_weights  # noqa: E402
 from course_utils.data import SRPatches, get_images, split_train_val  # noqa: E402
@@ -74,11 +74,11 @@ def _main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     cfg = setup(profile="cpu", seed=args.seed)
     record = REGISTRY[args.name]  # its training defaults (HR patch, batch, lr, clip), scales, input
-    patch, batch = args.patch or record["train"]["patch"], args.batch or record["train"]["batch"]
-    lr = args.lr or record["train"]["lr"]
-    clip = args.clip if args.clip is not None else record["train"]["clip"]
-    scales = list(record["scales"])
-    ilr = record["input"] == "ilr"
+    patch, batch = args.patch or record.train["patch"], args.batch or record.train["batch"]
+    lr = args.lr or record.train["lr"]
+    clip = args.clip if args.clip is not None else record.train["clip"]
+    scales = list(record.scales)
+    ilr = record.input == "ilr"
 
     images, names, source = get_images("T91", cfg, mode="y", fallback=False)
     train, tnames, val, vnames = split_train_val(images, names, n_val=args.n_val, seed=0)
@@ -141,12 +141,12 @@ def _main(argv=None) -> int:
                       args.steps, {"model": model}, {"optimizer": opt}, {"scheduler": sched},
                       val_fn=val_fn, val_every=args.val_every, checkpoint=run.work,
                       ckpt_every=args.ckpt_every, plot=False, desc=args.name)
-    steps = hist["step"][-1] if hist["step"] else 0
+    steps = steps_done(hist)
     stopped = stopped_how(hist, args.steps, until)
     if stop_early(run, hist, args.steps, stopped, args.ship_partial):
         return 1
     model.eval()
-    val_psnr = hist["val"][-1] if hist["val_step"] and hist["val_step"][-1] == steps else val_fn()
+    val_psnr = final_val(hist, steps, val_fn)
     meta = run.meta(prev_steps + steps, prev_seconds + hist["seconds"])
     if prev_command:
         meta["command"] = prev_command + " && " + meta["command"]
@@ -163,7 +163,7 @@ def _main(argv=None) -> int:
                  + (f", T91 also shrunk by {args.rescale}" if args.rescale else "")
                  + note_init + "; not the paper's schedule"),
         "val_psnr": round(val_psnr, 3), "val_images": vnames, "scales": scales,
-        "arch": record["description"]})
+        "arch": record.description})
     return finish(run, model.state_dict(), meta, steps=steps, planned=args.steps, stopped=stopped,
                   ship=args.ship or args.ship_partial, ship_partial=args.ship_partial,
                   out_dir=args.out or cfg.checkpoint_dir)

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from course_tools.runs import (Run, add_common_arguments, deadline_step, finish, guarded,  # noqa: E402
                                nonnegative_int, positive_float, positive_int, run_id,
-                               stop_early, stopped_how, until_timestamp)
+                               final_val, steps_done, stop_early, stopped_how, until_timestamp)
 from course_utils import setup  # noqa: E402
 from course_utils.checkpoints import load_checkpoint, load_weights  # noqa: E402
 from course_utils.data import SRPatches, get_images, split_train_val  # noqa: E402
@@ -106,9 +106,9 @@ def _main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     cfg = setup(profile="cpu", seed=args.seed)
     record = REGISTRY[args.name]
-    patch = args.patch or record["train"]["patch"]
-    batch = args.batch or record["train"]["batch"]
-    lr = args.lr or record["train"]["lr"]
+    patch = args.patch or record.train["patch"]
+    batch = args.batch or record.train["batch"]
+    lr = args.lr or record.train["lr"]
     gan = args.name == "srgan-x4"
 
     train, tnames, val, vnames, source = training_images(cfg, args.n_val, args.builtin)
@@ -181,12 +181,12 @@ def _main(argv=None) -> int:
     hist = train_loop(deadline_step(step, until), loader, args.steps, models, optimizers,
                       schedulers, val_fn=val_fn, val_every=args.val_every, checkpoint=run.work,
                       ckpt_every=args.ckpt_every, plot=False, desc=args.name)
-    steps = hist["step"][-1] if hist["step"] else 0
+    steps = steps_done(hist)
     stopped = stopped_how(hist, args.steps, until)
     if stop_early(run, hist, args.steps, stopped, args.ship_partial):
         return 1
     G.eval()
-    val_psnr = hist["val"][-1] if hist["val_step"] and hist["val_step"][-1] == steps else val_fn()
+    val_psnr = final_val(hist, steps, val_fn)
     meta = run.meta(steps, hist["seconds"])
     planned = "" if stopped is None else f" (stopped at {steps} of {args.steps} planned steps)"
     continued = args.init == args.name          # e.g. srresnet-x4 --init srresnet-x4: one longer run
@@ -210,7 +210,7 @@ def _main(argv=None) -> int:
                  f"adversarial weight {args.adv:g}, BasicSR step order (G then D)")
     note += "; not the paper's schedule"
     meta.update({"note": note, "val_psnr": round(val_psnr, 3), "val_images": vnames, "scales": [4],
-                 "arch": record["description"],
+                 "arch": record.description,
                  "planned_steps": args.steps + (prev.get("steps", 0) if continued else 0)})
     if gan:
         meta["features"] = feats_source

@@ -306,6 +306,34 @@ def test_ship_only_with_ship_and_only_after_its_checks(tmp_path, capsys):
     assert log["invocations"][1]["refused"] == ["the run trained 0 steps: there is nothing new to ship"]
 
 
+def test_a_result_is_stored_as_its_record_says(tmp_path, capsys):
+    from types import SimpleNamespace
+    from course_tools.runs import Run, finish
+    from course_utils.zoo import REGISTRY, build
+    kw = dict(steps=2, planned=2, stopped=None, ship=False, ship_partial=False, out_dir=tmp_path)
+    for name in ("fsrcnn-x3", "dcgan-mnist"):     # float16 and float32 in the registry
+        run = Run("x.py", name, [2], SimpleNamespace(data_dir=tmp_path / "data"), [])
+        assert finish(run, build(name).state_dict(), run.meta(2, 1.0), **kw) == 0
+        assert load_checkpoint(run.result, name=name).get("stored", "float32") == REGISTRY[name].storage
+    run = Run("x.py", "not-shipped", [2], SimpleNamespace(data_dir=tmp_path / "data"), [])
+    assert finish(run, torch.nn.Linear(2, 2).state_dict(), run.meta(2, 1.0), **kw) == 0
+    assert load_checkpoint(run.result, name="not-shipped").get("stored", "float32") == "float32"
+
+
+def test_steps_done_and_final_val_read_the_history():
+    from course_tools.runs import final_val, steps_done
+    calls = []
+
+    def val_now():
+        calls.append(1)
+        return 9.0
+    assert steps_done({"step": []}) == 0 and steps_done({"step": [1, 2, 7]}) == 7
+    hist = {"step": [1, 2, 3, 4], "val": [20.0, 21.5], "val_step": [2, 4]}
+    assert final_val(hist, 4, val_now) == 21.5 and calls == []      # validated at the last step
+    assert final_val(hist, 5, val_now) == 9.0 and calls == [1]      # not: validate now
+    assert final_val({"step": [], "val": [], "val_step": []}, 0, val_now) == 9.0
+
+
 def test_guarded_turns_what_a_user_can_fix_into_one_line_and_exit_2(capsys):
     from course_tools.runs import RunError, guarded, until_timestamp
 
@@ -315,7 +343,9 @@ def test_guarded_turns_what_a_user_can_fix_into_one_line_and_exit_2(capsys):
         return main
     for e, text in [(RunError("bad thing"), "error: bad thing"),
                     (FileNotFoundError("dataset 'T91' is not available offline"), "T91"),
-                    (PermissionError(13, "Permission denied", "/x/work.pt"), "/x/work.pt: cannot read"),
+                    (PermissionError(13, "Permission denied", "/x/work.pt"),
+                     "/x/work.pt: cannot read or write it (Permission denied); give yourself read and write"),
+                    (PermissionError(13, "Permission denied"), "a file: cannot read or write it"),
                     (CheckpointError("/x/best.pt: damaged"), "/x/best.pt: damaged")]:
         assert guarded(raising(e)) == 2
         err = capsys.readouterr().err

@@ -238,12 +238,12 @@ def test_every_registry_model_runs_on_the_device(name):
     with torch.device(META):  # built straight on the device: no CPU initialisation to wait for
         model = zoo.build(name)
     rec = zoo.REGISTRY[name]
-    if rec["input"] == "z":
+    if rec.input == "z":
         args = (torch.rand(2, model.net[0].in_channels if hasattr(model, "net") else 64, device=META),)
-    elif rec["kind"] == "pixel-sr":
-        args = (img(n=2, c=1, h=16 * rec["scales"][0] // 4, w=16 * rec["scales"][0] // 4),
+    elif rec.kind == "pixel-sr":
+        args = (img(n=2, c=1, h=16 * rec.scales[0] // 4, w=16 * rec.scales[0] // 4),
                 img(n=2, c=1, h=4, w=4))
-    elif rec["kind"] == "prior":
+    elif rec.kind == "prior":
         args = (img(n=2, c=1, h=8, w=8),)
     else:
         args = None

@@ -131,10 +131,10 @@ def test_gan_losses_on_hand_worked_values():
 def test_registry_records_build_srresnet():
     for name in ("srresnet-x4", "srgan-x4"):
         r = REGISTRY[name]
-        assert r["channels"] == "rgb" and r["scales"] == (4,) and r["kind"] == "sr"
+        assert r.channels == "rgb" and r.scales == (4,) and r.kind == "sr"
         assert isinstance(build(name), SRResNet)
-    assert REGISTRY["srresnet-x4"]["paper"][("Set5", 4)][:2] == (32.05, 0.9019)
-    assert REGISTRY["srgan-x4"]["paper"][("Set14", 4)][:2] == (26.02, 0.7397)
+    assert REGISTRY["srresnet-x4"].paper[("Set5", 4)][:2] == (32.05, 0.9019)
+    assert REGISTRY["srgan-x4"].paper[("Set14", 4)][:2] == (26.02, 0.7397)
 
 
 # ---- height fields ---------------------------------------------------------------------------
@@ -429,15 +429,15 @@ def test_ocean_registry_records_and_report_numbers():
     for name, scale in (("srresnet-ocean-x4", 4), ("srresnet-ocean-x8", 8)):
         r = REGISTRY[name]
         net = build(name)
-        assert isinstance(net, SRResNet) and net.scale == scale and r["scales"] == (scale,)
-        assert net.head[0].in_channels == 1 and r["kind"] == "heightfield"
-        bic, model = r["report"][scale]["bicubic"], r["report"][scale]["model"]
+        assert isinstance(net, SRResNet) and net.scale == scale and r.scales == (scale,)
+        assert net.head[0].in_channels == 1 and r.kind == "heightfield"
+        bic, model = r.report[scale]["bicubic"], r.report[scale]["model"]
         assert model[0] > bic[0] and model[1] > bic[1] and model[2] < bic[2]  # Table 4: model wins
     # the gains the issue quotes from the report's Table 4
-    assert math.isclose(REGISTRY["srresnet-ocean-x4"]["report"][4]["model"][0]
-                        - REGISTRY["srresnet-ocean-x4"]["report"][4]["bicubic"][0], 4.2, abs_tol=1e-9)
-    assert math.isclose(REGISTRY["srresnet-ocean-x8"]["report"][8]["model"][0]
-                        - REGISTRY["srresnet-ocean-x8"]["report"][8]["bicubic"][0], 7.4, abs_tol=1e-9)
+    assert math.isclose(REGISTRY["srresnet-ocean-x4"].report[4]["model"][0]
+                        - REGISTRY["srresnet-ocean-x4"].report[4]["bicubic"][0], 4.2, abs_tol=1e-9)
+    assert math.isclose(REGISTRY["srresnet-ocean-x8"].report[8]["model"][0]
+                        - REGISTRY["srresnet-ocean-x8"].report[8]["bicubic"][0], 7.4, abs_tol=1e-9)
 
 
 def _train_heightfield_module():
@@ -475,7 +475,7 @@ def test_train_heightfield_until_stops_resumes_and_ships(tmp_path, capsys):
     assert mod.main(args + ["--ship"]) == 0
     assert "resuming from" in capsys.readouterr().out
     ck = load_checkpoint(tmp_path / "srresnet-ocean-x8.pt", name="srresnet-ocean-x8")
-    assert ck["meta"]["steps"] == 3 and ck.get("stored", "float32") == REGISTRY["srresnet-ocean-x8"]["storage"]
+    assert ck["meta"]["steps"] == 3 and ck.get("stored", "float32") == REGISTRY["srresnet-ocean-x8"].storage
     assert "dev" in ck["meta"]["val_images"] and "test" not in ck["meta"]["val_images"]
     build("srresnet-ocean-x8").load_state_dict(ck["state_dict"])
 

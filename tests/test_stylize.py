@@ -171,8 +171,8 @@ def test_every_style_record_builds_a_small_transformation_net():
     assert len(styles) >= 3
     for s in styles:
         r = REGISTRY[record_name(s)]
-        assert r["kind"] == "style" and r["storage"] == "float16" and r["channels"] == "rgb"
-        assert isinstance(r["builder"](), TransformNet)
+        assert r.kind == "style" and r.storage == "float16" and r.channels == "rgb"
+        assert isinstance(r.builder(), TransformNet)
 
 
 def test_load_shipped_round_trip(tmp_path):
