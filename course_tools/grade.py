@@ -699,10 +699,15 @@ def _preamble(options: Options) -> str:
 
 
 def _restore(a: Assignment) -> str:
-    """Run before each test part: fresh course checks, the solution's module names rebound."""
+    """Run before each test part: fresh course checks, torch's default dtype back to float32, the
+    solution's module names rebound."""
     return ("import importlib as _grader_importlib, sys as _grader_sys\n"
             "if 'course_utils.checks' in _grader_sys.modules:\n"
             "    _grader_importlib.reload(_grader_sys.modules['course_utils.checks'])\n"
+            # the tests are written for torch's default dtype, float32: a student's
+            # torch.set_default_dtype(torch.float64) must not turn their inputs or modules into float64
+            "if 'torch' in _grader_sys.modules:\n"
+            "    _grader_sys.modules['torch'].set_default_dtype(_grader_sys.modules['torch'].float32)\n"
             "del _grader_importlib, _grader_sys\n" + a.imports + "\n")
 
 
