@@ -284,10 +284,11 @@ def _imports(cells: list[dict]) -> str:
 
 def load_assignment(path: Path) -> Assignment:
     """Read one solution notebook: its cell order, graded exercises and import lines."""
+    from .notebooks import NotebookError, read_notebook  # the course's one reader (nbformat, validated)
     try:
-        nb = _read_notebook(path)
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a solution notebook ({e}); fix it or use --solutions") from e
+        nb = read_notebook(path)
+    except NotebookError as e:  # it names the file and what to do
+        raise ValueError(f"not a solution notebook: {e}; or use --solutions") from None
     cells = nb["cells"]
     order = {k: i for i, c in enumerate(cells) if (k := cell_key(c))}
     exercises, last_solution = [], None
@@ -635,6 +636,10 @@ def _kernel_env(options: Options, work: Path) -> dict[str, str]:
     env = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
            "HOME": str(work), "LANG": "C.UTF-8", "COURSE_PROFILE": options.profile, "MPLBACKEND": "Agg",
            "COURSE_NO_WIDGETS": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+           # NumPy's and SciPy's OpenBLAS take ~40 MB of address space per thread each (buffer and stack,
+           # counted by the memory limit), one thread per core when OMP_NUM_THREADS allows: one thread,
+           # so the limit a notebook needs does not grow with the machine (torch's threads are OpenMP's)
+           "OPENBLAS_NUM_THREADS": "1",
            "PYTHONPATH": str(ROOT), "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1",
            "MPLCONFIGDIR": str(work / ".matplotlib"), "COURSE_DATA_DIR": str(work / ".data")}
     for name in ("COURSE_DATA_MIRROR", "TORCH_HOME", "COURSE_CHECKPOINT_DIR"):
