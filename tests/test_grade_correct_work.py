@@ -7,7 +7,8 @@
   5.5/7, check 3.2 tested every entry of ``KERNELS``); a Lanczos kernel written in place of Keys'
   cubic fails check 3.1 with a message that says so (the exercise asks for Keys' kernel).
 
-One batch, graded once in bubblewrap (two workers), as in tests/test_grade_sandbox.py.
+One batch, graded once in bubblewrap (two workers), as in tests/test_grade_sandbox.py, under the
+grader's default memory limit (so every solution is also shown to fit in it).
 """
 import csv
 import json
