@@ -2,7 +2,8 @@
 
 - Each solution notebook with ``torch.set_default_dtype(torch.float64)`` in its setup cell gets full
   marks (before: 03 6/7, 00 0.5/1, 02 6/8, 07 5/8, 08 3/5, 09 1.5/2: hidden tests and checks built
-  their "float32" inputs, fixed weights and modules with the default dtype).
+  their "float32" inputs, fixed weights and modules with the default dtype); the checks alone accept
+  it too (without the grader's reset of the default dtype: what the student sees in the notebook).
 - Notebook 03 with the Going-further Lanczos kernel added to ``KERNELS`` gets full marks (before:
   5.5/7, check 3.2 tested every entry of ``KERNELS``); a Lanczos kernel written in place of Keys'
   cubic fails check 3.1 with a message that says so (the exercise asks for Keys' kernel).
@@ -103,3 +104,17 @@ def test_a_lanczos_kernel_in_place_of_keys_cubic_is_named_in_the_hint(graded):
     assert keys["exercise"] == "ex03-1" and keys["points"] == 0
     visible = keys["parts"][0]["message"]
     assert "Lanczos-3" in visible and "Keys' cubic" in visible and "Going further" in visible
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["00_welcome", "02_gans", "03_interpolation", "07_fsrcnn", "08_srgan", "09_gatys"])
+def test_the_checks_themselves_accept_a_float64_default(tmp_path, monkeypatch, name):
+    """What the student sees in their own notebook: the same grading without the grader's reset of the
+    default dtype before each test part, so the checks and hidden tests must not depend on it."""
+    restore = grade._restore
+    monkeypatch.setattr(grade, "_restore", lambda a: restore(a).replace("set_default_dtype", "get_default_dtype"))
+    path = tmp_path / f"{name}.ipynb"
+    path.write_text(json.dumps(float64_default(name)))
+    assignments = {name: grade.load_assignment(ROOT / "solutions" / f"{name}.ipynb")}
+    result = grade.grade_submission(path, "student", assignments, grade.Options())
+    assert (result["score"], result["status"]) == (FULL[name], "ok"), result["exercises"]
