@@ -145,7 +145,15 @@ class Options:
     profile: str = "ci"
     cell_timeout: float = 120.0
     notebook_timeout: float = 900.0
-    memory_mb: int = 4096
+    # MB of address space for data per kernel (RLIMIT_DATA counts private writable mappings, not resident
+    # memory). Measured in the sandbox (ci profile, graded cells, torch 2.14.1+cu130): notebook 00's kernel
+    # holds 0.87 GB after its setup cell, ~0.68 GB of it from `import torch` (the CUDA build maps its
+    # libraries' writable data, libcufft alone 265 MB, even without a GPU) and 0.12 GB the kernel itself;
+    # its peak RSS is 0.57 GB. The heaviest graded kernel (11) holds 1.33 GB (peak RSS 1.1 GB). All 12
+    # solutions got full marks at 1536 and 2048 MB (2048 also with --all-cells), not at 1280 (07: oneDNN
+    # "could not create a primitive") nor at 1024 (02, 05, 07, 08): 2048 leaves 0.5 GB for a less
+    # frugal answer. The cpu profile's --all-cells runs were not measured: raise --memory for them.
+    memory_mb: int = 2048
     max_output: int = 1_000_000   # bytes of output per cell before it counts as a flood
     grace: float = 10.0           # seconds a cell has to stop after an interrupt
     assignment: str | None = None
@@ -284,10 +292,11 @@ def _imports(cells: list[dict]) -> str:
 
 def load_assignment(path: Path) -> Assignment:
     """Read one solution notebook: its cell order, graded exercises and import lines."""
+    from .notebooks import NotebookError, read_notebook  # the course's one reader (nbformat, validated)
     try:
-        nb = _read_notebook(path)
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a solution notebook ({e}); fix it or use --solutions") from e
+        nb = read_notebook(path)
+    except NotebookError as e:  # it names the file and what to do
+        raise ValueError(f"not a solution notebook: {e}; or use --solutions") from None
     cells = nb["cells"]
     order = {k: i for i, c in enumerate(cells) if (k := cell_key(c))}
     exercises, last_solution = [], None
@@ -635,6 +644,10 @@ def _kernel_env(options: Options, work: Path) -> dict[str, str]:
     env = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
            "HOME": str(work), "LANG": "C.UTF-8", "COURSE_PROFILE": options.profile, "MPLBACKEND": "Agg",
            "COURSE_NO_WIDGETS": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+           # NumPy's and SciPy's OpenBLAS take ~40 MB of address space per thread each (buffer and stack,
+           # counted by the memory limit), one thread per core when OMP_NUM_THREADS allows: one thread,
+           # so the limit a notebook needs does not grow with the machine (torch's threads are OpenMP's)
+           "OPENBLAS_NUM_THREADS": "1",
            "PYTHONPATH": str(ROOT), "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1",
            "MPLCONFIGDIR": str(work / ".matplotlib"), "COURSE_DATA_DIR": str(work / ".data")}
     for name in ("COURSE_DATA_MIRROR", "TORCH_HOME", "COURSE_CHECKPOINT_DIR"):
@@ -699,10 +712,15 @@ def _preamble(options: Options) -> str:
 
 
 def _restore(a: Assignment) -> str:
-    """Run before each test part: fresh course checks, the solution's module names rebound."""
+    """Run before each test part: fresh course checks, torch's default dtype back to float32, the
+    solution's module names rebound."""
     return ("import importlib as _grader_importlib, sys as _grader_sys\n"
             "if 'course_utils.checks' in _grader_sys.modules:\n"
             "    _grader_importlib.reload(_grader_sys.modules['course_utils.checks'])\n"
+            # the tests are written for torch's default dtype, float32: a student's
+            # torch.set_default_dtype(torch.float64) must not turn their inputs or modules into float64
+            "if 'torch' in _grader_sys.modules:\n"
+            "    _grader_sys.modules['torch'].set_default_dtype(_grader_sys.modules['torch'].float32)\n"
             "del _grader_importlib, _grader_sys\n" + a.imports + "\n")
 
 
@@ -1262,7 +1280,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", default=os.environ.get("COURSE_PROFILE") or "ci")
     p.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per notebook")
-    p.add_argument("--memory", type=int, default=4096, help="MB per kernel")
+    p.add_argument("--memory", type=int, default=Options.memory_mb,
+                   help="MB of address space per kernel (default %(default)s; see Options.memory_mb)")
     p.add_argument("--max-output", type=int, default=1_000_000, help="bytes of output per cell")
     p.add_argument("--grace", type=float, default=10.0, help="seconds to stop after an interrupt")
     p.add_argument("--all-cells", action="store_true",

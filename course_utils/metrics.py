@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import torch
-from skimage.metrics import structural_similarity
 
 from .color import rgb_to_y
 
@@ -40,6 +39,10 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> float:
     Args:
         x, y: (1, 1, H, W), (1, H, W) or (H, W) tensors in [0, data_range] (one channel).
     """
+    # imported here, not with the module: scikit-image brings SciPy (and its BLAS's buffers, ~50 MB of
+    # address space) into every kernel that imports the metrics, most of which never compute an SSIM
+    from skimage.metrics import structural_similarity
+
     a = x.detach().double().cpu().squeeze().numpy()
     b = y.detach().double().cpu().squeeze().numpy()
     if a.ndim != 2 or a.shape != b.shape:
