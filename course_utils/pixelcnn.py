@@ -23,6 +23,7 @@ Images: (N, 1, H, W) float in [0, 1], quantised to K levels ``0, 1/(K-1), ..., 1
 from __future__ import annotations
 
 import math
+import time
 from typing import Callable
 
 import numpy as np
@@ -427,7 +428,7 @@ def _multinomial_is_gumbel_max(n: int, K: int) -> bool:
 @torch.no_grad()
 def cached_sample(model: PixelSR, lr: torch.Tensor, K: int, temperature: float = 1.0,
                   generator: torch.Generator | None = None, scale: int = 4,
-                  return_logits: bool = False):
+                  return_logits: bool = False, timings: dict | None = None):
     """The exact cached sampler (Ramachandran et al. 2017) of a PixelSR with a GatedPixelCNN prior.
 
     The same draws as :func:`sample` (same arguments, same use of ``generator``), but instead of
@@ -457,8 +458,17 @@ def cached_sample(model: PixelSR, lr: torch.Tensor, K: int, temperature: float =
     What is left is sequential: each pixel needs the one before it, so about 60 small calls per
     pixel run one after the other, whatever the batch. CPU only.
     Returns (N, 1, h*scale, w*scale) in [0, 1] on K levels; with ``return_logits``, also the
-    (N, K, H, W) float32 logits (prior + cond) each pixel was drawn from.
+    (N, K, H, W) float32 logits (prior + cond) each pixel was drawn from. ``timings``: a dict to
+    which the wall seconds of each part are added: ``"setup"`` (the conditioning network, the
+    caches), ``"rows"`` (the vertical stack, once per row), and per pixel ``"layers"`` (the
+    horizontal stack), ``"head"`` (the output head), ``"draw"`` (the random draw and the write of
+    the pixel into the caches); the clock itself adds a little to each.
     """
+    tick = time.perf_counter if timings is not None else None
+    if tick:
+        for key in ("setup", "rows", "layers", "head", "draw"):
+            timings.setdefault(key, 0.0)
+        t0 = tick()
     prior = model.prior
     if (not isinstance(prior, GatedPixelCNN)
             or any(l.shift is not down_shift or l.gate_fn is not gate for l in prior.layers)):
@@ -502,6 +512,10 @@ def cached_sample(model: PixelSR, lr: torch.Tensor, K: int, temperature: float =
     q = torch.empty(n, K, dtype=torch.float64)
     qn = q.numpy()                                      # the same memory
     last = len(prior.layers) - 1
+    if tick:
+        t1 = tick()
+        timings["setup"] += t1 - t0
+        t0 = t1
     for i in range(H):
         # the vertical stack of row i - 1 (all of its pixels are known), and v2h of it for row i
         S = []
@@ -518,6 +532,10 @@ def cached_sample(model: PixelSR, lr: torch.Tensor, K: int, temperature: float =
         layers = [(Hin[li][i], S[li], wh[li], wo[li], bo[li], C[li], Hin[li + 1][i] if li < last else None)
                   for li in range(last + 1)]
         cond_i, logits_i = cond[i], logits[i]
+        if tick:
+            t1 = tick()
+            timings["rows"] += t1 - t0
+            t0 = t1
         for j in range(W):
             for li, (hin, s, a, b, bias, c, out) in enumerate(layers):
                 t = hin[:, j:j + p + 1].reshape(n, -1) @ a          # (n, 2C)
@@ -529,9 +547,17 @@ def cached_sample(model: PixelSR, lr: torch.Tensor, K: int, temperature: float =
                     x += hin[:, j + p]
                 if out is not None:
                     out[:, j + p] = x
+            if tick:
+                t1 = tick()
+                timings["layers"] += t1 - t0
+                t0 = t1
             x = np.maximum(x, 0) @ w1
             x += b1
             z = np.add(np.maximum(x, 0, out=x) @ w2, cond_i[j], out=logits_i[j])   # (n, K)
+            if tick:
+                t1 = tick()
+                timings["head"] += t1 - t0
+                t0 = t1
             if temperature == 0:
                 kk = z.argmax(1)
             elif gumbel:
@@ -541,6 +567,10 @@ def cached_sample(model: PixelSR, lr: torch.Tensor, K: int, temperature: float =
                 pr = torch.softmax(torch.from_numpy(z).double() / temperature, 1)
                 kk = torch.multinomial(pr, 1, generator=generator)[:, 0].numpy()
             X[p + i, :, p + 1 + j, 0] = inputs[kk]      # the next pixels' input
+            if tick:
+                t1 = tick()
+                timings["draw"] += t1 - t0
+                t0 = t1
         if not np.isfinite(logits_i).all():
             raise ValueError(f"cached_sample: the model's logits in row {i} are not finite (nan or inf); "
                              "check the model's weights")
