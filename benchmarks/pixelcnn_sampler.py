@@ -32,29 +32,46 @@ whole. The row says "estimated".
 A benchmark, not a test: nothing fails when a target is missed. One torch thread
 (``torch.set_num_threads(1)``); on a shared machine the times vary, the ratios much less.
 
-Notes (measured on the course's 2-core shared machine, under load, lowest priority; CPU time of
-the sampling thread, medians of 5, faces model, batch 1, T = 1):
+Notes (2026-12-06, measured on the course's 2-core shared machine under load, at the lowest
+priority, so absolute times are inflated; faces model, T = 1; the commands are below):
 
-* Before (commit 5565858) the cached sampler spent about 130-160 us per pixel: the draw
-  (torch.softmax + torch.multinomial, whose one-sample path runs about ten small torch ops of
-  checks and the exponential draw) about 50 us, the horizontal stacks of the 5 layers about 50,
-  the vertical stack through torch convolutions about 28 (spread over the row), the head and the
-  writes about 23.
-* Now 55-75 us per pixel (1.8-2.5x less): the draw is torch.multinomial's own algorithm without its
-  checks (argmax(z / T - log q), q ~ Exp(1) from torch's generator: the same random numbers,
-  checked once per shape), the vertical stack is one matrix product per layer and row over
-  strided window views made once, the gate is one tanh, the head bias is folded into the
-  conditioning logits. About 60 % of what is left is the horizontal stack: about ten numpy
-  calls per layer and pixel, each about a microsecond of call overhead for a few hundred
-  multiply-adds. The limit is the sequential dependency: pixel (i, j) needs pixel (i, j - 1)
-  drawn, so the 1024 steps run one after the other, and at batch 1 each is that overhead.
-* ``torch.compile`` (inductor, CPU) of the whole per-pixel step (layers, head, Gumbel argmax) in
-  torch: 22 s to warm up, then about 44 us per pixel against about 119 for the same step in
-  eager torch and about 47 for the numpy code: no gain per pixel, and the warm-up alone costs
-  more than sampling hundreds of images. Not used.
-* At batch 16 the same numpy code is about 1.9x faster than before; the vertical stack's row
-  products go through torch (torch.set_num_threads decides its threads): numpy's BLAS started
-  its own threads for them, which made batch 16 5x slower on this machine.
+* Where the time went, before (commit 5565858): 130-155 us of CPU time per pixel at batch 1
+  (medians of 5). The draw alone was about 50 us: torch.softmax, then torch.multinomial, whose
+  one-sample path runs about 20 small torch ops (torch.profiler: aminmax, ge, lt, bitwise_and,
+  sum, eq, any, two item() syncs, ... for its input checks, then exponential_, div, argmax).
+  The horizontal stacks of the 5 layers took about 50 us (about ten numpy calls per layer), the
+  vertical stack through torch convolutions about 28 (once per row, spread over its pixels), the
+  head and the writes about 23.
+* Changed (``course_utils.pixelcnn.cached_sample``; the same samples, checked against the naive
+  sampler and the previous output by ``tests/test_pixelcnn.py``): the draw is torch.multinomial's
+  own algorithm without its checks, argmax(z / T - log q) with q ~ Exp(1) drawn by torch from the
+  same generator (one torch op; checked once per shape against torch.multinomial, which is called
+  instead where they differ); the vertical stack is one matrix product per layer and row over
+  strided window views made once; the gate is one tanh (sigmoid(b) = (1 + tanh(b/2)) / 2, the
+  halves folded into the weights); the head's bias is folded into the conditioning logits; the
+  drawn pixel is written once. Result: 2.1x less CPU time per pixel at batch 1 (127.5 -> 59.7
+  us) and 2.2x at batch 16 (275.9 -> 124.7 us per pixel step), old and new run in turn.
+* What is left at batch 1 (``--batch 1``, second table): about 60 % is the horizontal stacks,
+  about ten numpy calls per layer and pixel for a few thousand multiply-adds, i.e. call overhead
+  (about a microsecond a call), then the draw, the head, the vertical stack. The limit is the
+  sequential dependency: pixel (i, j) needs pixel (i, j - 1) drawn, so the 1024 steps run one
+  after the other, each paying that overhead whatever the batch (batch 4 costs little more than
+  batch 1 per step).
+* ``torch.compile`` (inductor, CPU, torch 2.14) of the whole per-pixel step (layers, head,
+  Gumbel argmax) written in torch: 22 s to warm up, then about 44 us per pixel, against about
+  119 for the same step in eager torch and about the same (about 45) for the numpy code. No
+  gain per pixel, and the warm-up alone costs more than sampling hundreds of images: not used.
+* The vertical stack's row products go through torch, whose threads follow
+  torch.set_num_threads: through numpy, its BLAS started its own threads for them, which made
+  batch 16 5x slower on this loaded machine.
+* Naive / cached with this script, medians of 3 (``--batch 1 4 --repeat 3 --estimate 16``):
+  36x at batch 1, 117x at batch 4, 835x at batch 16 (estimated: naive from 32 passes). The
+  script of 5565858 and this one run in turn, twice (``--batch 1 4``, one run each): before 20x
+  and 19x at batch 1, 51x and 55x at batch 4; now 42x and 49x at batch 1, 99x and 114x at batch 4.
+
+Commands: the CPU times per pixel come from timing ``cached_sample`` of this commit and of
+5565858 in turn with ``time.thread_time`` (5 runs each, batch 1 and 16, faces model); the
+breakdown before the change from the same timers placed in a copy of the old function.
 """
 from __future__ import annotations
 

@@ -561,8 +561,8 @@ def cached_sample(model: PixelSR, lr: torch.Tensor, K: int, temperature: float =
             if temperature == 0:
                 kk = z.argmax(1)
             elif gumbel:
-                kk = (np.divide(z, temperature, dtype=np.float64)
-                      - np.log(q.exponential_(1, generator=generator).numpy())).argmax(1)
+                q.exponential_(1, generator=generator)                 # into qn
+                kk = (np.divide(z, temperature, dtype=np.float64) - np.log(qn)).argmax(1)
             else:
                 pr = torch.softmax(torch.from_numpy(z).double() / temperature, 1)
                 kk = torch.multinomial(pr, 1, generator=generator)[:, 0].numpy()
