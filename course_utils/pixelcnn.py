@@ -23,6 +23,7 @@ Images: (N, 1, H, W) float in [0, 1], quantised to K levels ``0, 1/(K-1), ..., 1
 from __future__ import annotations
 
 import math
+import time
 from typing import Callable
 
 import numpy as np
@@ -385,19 +386,49 @@ def sample(model: PixelSR, lr: torch.Tensor, K: int, temperature: float = 1.0,
     return y
 
 
-def _np_linear(conv: nn.Conv2d):
+def _np_linear(conv: nn.Conv2d, half: float = 1.0):
     """(cin*kh*kw, out) float32 matrix and (out,) bias of a convolution applied to one window.
 
     The window is flattened in the order (kh, kw, cin): a row of pixels, channels last.
+    ``half``: a factor for the second half of the output channels (weights and bias), e.g. 0.5.
     """
-    wt = conv.weight.detach().permute(2, 3, 1, 0).reshape(-1, conv.out_channels)
-    return wt.float().contiguous().numpy(), conv.bias.detach().float().numpy()
+    wt = conv.weight.detach().permute(2, 3, 1, 0).reshape(-1, conv.out_channels).float().clone()
+    b = conv.bias.detach().float().clone()
+    c = conv.out_channels // 2
+    wt[:, c:] *= half
+    b[c:] *= half
+    return wt.contiguous().numpy(), b.numpy()
+
+
+_DRAWS_CHECKED: dict = {}
+
+
+def _multinomial_is_gumbel_max(n: int, K: int) -> bool:
+    """Whether ``torch.multinomial(softmax(z), 1, generator=g)`` on (n, K) float64 draws
+    ``argmax(z - log q)`` with ``q = exponential_(1, generator=g)`` on an (n, K) float64 tensor,
+    from the same random numbers. It is torch's own one-sample algorithm (argmax(p / q), the
+    Gumbel-max trick with exponentials); checked here once per shape, with a private generator,
+    draw by draw and by the generator's state afterwards. Where it does not hold,
+    :func:`cached_sample` calls torch.multinomial itself.
+    """
+    if (n, K) not in _DRAWS_CHECKED:
+        g1, g2 = torch.Generator().manual_seed(2017), torch.Generator().manual_seed(2017)
+        zs = torch.randn(24, n, K, generator=torch.Generator().manual_seed(1704), dtype=torch.float64)
+        q = torch.empty(n, K, dtype=torch.float64)
+        same = True
+        for t, z in enumerate(zs):
+            z = z * (0.5 + t / 4)                                   # flat to peaked distributions
+            a = torch.multinomial(torch.softmax(z, 1), 1, generator=g1)[:, 0].numpy()
+            b = (z.numpy() - np.log(q.exponential_(1, generator=g2).numpy())).argmax(1)
+            same = same and np.array_equal(a, b)
+        _DRAWS_CHECKED[(n, K)] = same and torch.equal(g1.get_state(), g2.get_state())
+    return _DRAWS_CHECKED[(n, K)]
 
 
 @torch.no_grad()
 def cached_sample(model: PixelSR, lr: torch.Tensor, K: int, temperature: float = 1.0,
                   generator: torch.Generator | None = None, scale: int = 4,
-                  return_logits: bool = False):
+                  return_logits: bool = False, timings: dict | None = None):
     """The exact cached sampler (Ramachandran et al. 2017) of a PixelSR with a GatedPixelCNN prior.
 
     The same draws as :func:`sample` (same arguments, same use of ``generator``), but instead of
@@ -410,20 +441,34 @@ def cached_sample(model: PixelSR, lr: torch.Tensor, K: int, temperature: float =
       stack of row i adds (the one-row shift);
     * **horizontal stack**, once per pixel (i, j): each layer reads its cached input at row i,
       columns j-k//2 .. j (the first layer: j-k//2-1 .. j-1, its input shifted right), adds
-      ``v2h`` of column j, gates, applies the 1x1 output and the residual, and caches the result
-      for the next layer and the next pixels; the output head then gives the logits of pixel
-      (i, j) alone.
+      ``v2h`` of column j, gates, applies the 1x1 output and the residual, and writes the result
+      into the next layer's cache; the output head then gives the logits of pixel (i, j) alone.
 
-    Per pixel this is two tiny matrix products per layer (done in numpy, whose calls cost a
-    microsecond where torch's cost several) instead of a pass over the whole image. The
-    arithmetic is the same, but its sums run in another order than in the full-image
-    convolution, so the logits agree to float32 rounding (about 1e-6), not bit for bit; the
-    drawn samples are the same unless a random draw falls within that distance of a boundary of
-    the categorical distribution (``tests/test_pixelcnn.py`` and ``benchmarks/pixelcnn_sampler.py``
-    measure both). CPU only.
+    The caches are numpy arrays, channels last (a numpy call on a few numbers costs about a
+    microsecond, a torch call several): per row, one matrix product per layer over the row's
+    windows (read through strided views made once); per pixel, about ten numpy calls per layer
+    (two tiny matrix products, the gate as one tanh: sigmoid(b) = (1 + tanh(b/2)) / 2), the
+    head, and the draw. The draw is torch.multinomial's own one-sample algorithm, the Gumbel-max
+    trick argmax(logits / T - log q) with q ~ Exp(1) drawn by torch from ``generator``: the same
+    random numbers, checked once per batch shape against torch.multinomial (which is called
+    instead where they differ). The arithmetic is that of the full pass in another order, so the
+    logits agree to float32 rounding (about 1e-6), not bit for bit; the samples are the same
+    unless a random draw falls within that distance of a boundary of the categorical
+    distribution (``tests/test_pixelcnn.py`` and ``benchmarks/pixelcnn_sampler.py`` check both).
+    What is left is sequential: each pixel needs the one before it, so about 60 small calls per
+    pixel run one after the other, whatever the batch. CPU only.
     Returns (N, 1, h*scale, w*scale) in [0, 1] on K levels; with ``return_logits``, also the
-    (N, K, H, W) float32 logits (prior + cond) each pixel was drawn from.
+    (N, K, H, W) float32 logits (prior + cond) each pixel was drawn from. ``timings``: a dict to
+    which the wall seconds of each part are added: ``"setup"`` (the conditioning network, the
+    caches), ``"rows"`` (the vertical stack, once per row), and per pixel ``"layers"`` (the
+    horizontal stack), ``"head"`` (the output head), ``"draw"`` (the random draw and the write of
+    the pixel into the caches); the clock itself adds a little to each.
     """
+    tick = time.perf_counter if timings is not None else None
+    if tick:
+        for key in ("setup", "rows", "layers", "head", "draw"):
+            timings.setdefault(key, 0.0)
+        t0 = tick()
     prior = model.prior
     if (not isinstance(prior, GatedPixelCNN)
             or any(l.shift is not down_shift or l.gate_fn is not gate for l in prior.layers)):
@@ -434,57 +479,104 @@ def cached_sample(model: PixelSR, lr: torch.Tensor, K: int, temperature: float =
     model.eval()
     n, _, h, w = lr.shape
     H, W = h * scale, w * scale
-    p = prior.layers[0].k // 2
-    cond = model.cond(lr).float().permute(2, 3, 0, 1).contiguous().numpy()   # (H, W, n, K)
-    levels = (torch.arange(K, dtype=torch.float32) / (K - 1)).numpy()
-    y = np.zeros((n, 1, H, W), np.float32)
-    all_logits = np.zeros((n, K, H, W), np.float32) if return_logits else None
-    # caches. vertical stack inputs: torch (n, cin, p + H, p + W + p), zero-padded as its
-    # convolution pads; horizontal stack inputs: numpy (H, n, pad + W, cin), channels last,
-    # zero-padded on the left (one more column for the first layer: its input is shifted right).
-    chans = [1] + [l.h_out.out_channels for l in prior.layers]
-    V = [torch.zeros(n, c, p + H, W + 2 * p) for c in chans[:-1]]
-    V0 = V[0].numpy()                            # the same memory: the sampled pixels go in here
-    Hc = [np.zeros((H, n, W + p + (1 if l.first else 0), c), np.float32)
-          for l, c in zip(prior.layers, chans[:-1])]
-    weights = [(_np_linear(l.h)[0], *_np_linear(l.h_out), l.first, l.h_out.out_channels)
-               for l in prior.layers]
+    k = prior.layers[0].k
+    p = k // 2
     (w1, b1), (w2, b2) = _np_linear(prior.out[1]), _np_linear(prior.out[3])
+    cond = model.cond(lr).float().permute(2, 3, 0, 1).numpy() + b2           # (H, W, n, K), + head bias
+    levels = (torch.arange(K, dtype=torch.float32) / (K - 1)).numpy()
+    inputs = levels - np.float32(0.5)                  # what the prior reads for each level
+    logits = np.zeros((H, W, n, K), np.float32)
+    # caches, numpy, channels last. X: the image minus 0.5, (p + H, n, p + W + p + 1, 1): pixel
+    # (i, j) at row p + i, column p + 1 + j, zeros around; the first layer's vertical stack reads
+    # columns 1.., its horizontal stack (its input shifted right) columns j .. j + p of row p + i.
+    # Later layers: vertical inputs (p + H, n, p + W + p, c), horizontal inputs (H, n, p + W, c).
+    C = [l.h_out.out_channels for l in prior.layers]
+    X = np.zeros((p + H, n, W + 2 * p + 1, 1), np.float32)
+    Vin = [X[:, :, 1:]] + [np.zeros((p + H, n, W + 2 * p, c), np.float32) for c in C[:-1]]
+    Hin = [X[p:]] + [np.zeros((H, n, W + p, c), np.float32) for c in C[:-1]]
+    # the windows of the vertical convolutions: views (H, W, n, p + 1, k, c) of the caches, made
+    # once; output row r reads rows r .. r + p of its (padded) input
+    Vwin = []
+    for v in Vin:
+        s0, s1, s2, s3 = v.strides
+        Vwin.append(np.lib.stride_tricks.as_strided(v, (H, W, n, p + 1, k, v.shape[3]), (s0, s2, s1, s0, s2, s3),
+                                                    writeable=False))
+    # weights as matrices; the sigmoid half of v2h and h halved (exact), so that one tanh gives
+    # tanh(a) and tanh(b / 2) = 2 sigmoid(b) - 1, and the 1/2 goes into h_out
+    vert = [(torch.from_numpy(_np_linear(l.v)[0]), _np_linear(l.v)[1], torch.from_numpy(_np_linear(l.v2h, 0.5)[0]),
+             _np_linear(l.v2h, 0.5)[1] + _np_linear(l.h, 0.5)[1], c) for l, c in zip(prior.layers, C)]
+    wh = [_np_linear(l.h, 0.5)[0] for l in prior.layers]
+    wo = [_np_linear(l.h_out)[0] * np.float32(0.5) for l in prior.layers]
+    bo = [_np_linear(l.h_out)[1] for l in prior.layers]
+    gumbel = temperature != 0 and _multinomial_is_gumbel_max(n, K)
+    q = torch.empty(n, K, dtype=torch.float64)
+    qn = q.numpy()                                      # the same memory
+    last = len(prior.layers) - 1
+    if tick:
+        t1 = tick()
+        timings["setup"] += t1 - t0
+        t0 = t1
     for i in range(H):
         # the vertical stack of row i - 1 (all of its pixels are known), and v2h of it for row i
         S = []
-        for li, l in enumerate(prior.layers):
-            if i == 0:
-                vf = torch.zeros(n, l.v.out_channels, 1, W)                  # the shift's zero row
-            else:
-                vf = l.v(V[li][:, :, i - 1:i + p])                           # rows i-1-p .. i-1
-                if li + 1 < len(V):
-                    V[li + 1][:, :, p + i - 1, p:p + W] = gate(vf)[:, :, 0]
-            S.append(l.v2h(vf)[:, :, 0].permute(2, 0, 1).contiguous().numpy()    # (W, n, 2C),
-                     + l.h.bias.numpy())                                        # plus h's bias
+        for li, (wv, bv, w2h, b2h, c) in enumerate(vert):
+            if i == 0:                                  # the shift's zero row: v2h of zeros
+                S.append(np.broadcast_to(b2h, (W, n, 2 * c)))
+                continue
+            win = Vwin[li][i - 1].reshape(W * n, -1)                       # (W n, (p+1) k c), a copy
+            vf = torch.from_numpy(win).mm(wv).numpy() + bv                 # (W n, 2C); torch: its threads
+            if li < last:
+                g = np.tanh(vf[:, :c]) / (1 + np.exp(-vf[:, c:]))
+                Vin[li + 1][p + i - 1, :, p:p + W] = g.reshape(W, n, c).transpose(1, 0, 2)
+            S.append((torch.from_numpy(vf).mm(w2h).numpy() + b2h).reshape(W, n, 2 * c))
+        layers = [(Hin[li][i], S[li], wh[li], wo[li], bo[li], C[li], Hin[li + 1][i] if li < last else None)
+                  for li in range(last + 1)]
+        cond_i, logits_i = cond[i], logits[i]
+        if tick:
+            t1 = tick()
+            timings["rows"] += t1 - t0
+            t0 = t1
         for j in range(W):
-            for li, (wh, wo, bo, first, c) in enumerate(weights):
-                win = Hc[li][i, :, j:j + p + 1].reshape(n, -1)               # (n, (p + 1) cin)
-                hf = win @ wh + S[li][j]
-                h_new = (np.tanh(hf[:, :c]) / (1 + np.exp(-hf[:, c:]))) @ wo + bo     # gate, 1x1
-                x = h_new if first else Hc[li][i, :, j + p] + h_new
-                if li + 1 < len(Hc):
-                    Hc[li + 1][i, :, j + p] = x
-            x = np.maximum(np.maximum(x, 0) @ w1 + b1, 0) @ w2 + b2
-            logits = torch.from_numpy(x + cond[i, j])
-            if return_logits:
-                all_logits[:, :, i, j] = x + cond[i, j]
+            for li, (hin, s, a, b, bias, c, out) in enumerate(layers):
+                t = hin[:, j:j + p + 1].reshape(n, -1) @ a          # (n, 2C)
+                t += s[j]
+                np.tanh(t, out=t)
+                x = (t[:, :c] * (1 + t[:, c:])) @ b                  # the gate, then h_out
+                x += bias
+                if li:                                               # the residual (not in layer 0)
+                    x += hin[:, j + p]
+                if out is not None:
+                    out[:, j + p] = x
+            if tick:
+                t1 = tick()
+                timings["layers"] += t1 - t0
+                t0 = t1
+            x = np.maximum(x, 0) @ w1
+            x += b1
+            z = np.add(np.maximum(x, 0, out=x) @ w2, cond_i[j], out=logits_i[j])   # (n, K)
+            if tick:
+                t1 = tick()
+                timings["head"] += t1 - t0
+                t0 = t1
             if temperature == 0:
-                k = logits.argmax(1)
+                kk = z.argmax(1)
+            elif gumbel:
+                q.exponential_(1, generator=generator)                 # into qn
+                kk = (np.divide(z, temperature, dtype=np.float64) - np.log(qn)).argmax(1)
             else:
-                pr = torch.softmax(logits.double() / temperature, 1)
-                k = torch.multinomial(pr, 1, generator=generator)[:, 0]
-            v = levels[k.numpy()]
-            y[:, 0, i, j] = v
-            Hc[0][i, :, j + p + 1, 0] = v - 0.5                              # the next pixels' input
-            V0[:, 0, p + i, p + j] = v - 0.5
-    y = torch.from_numpy(y)
-    return (y, torch.from_numpy(all_logits)) if return_logits else y
+                pr = torch.softmax(torch.from_numpy(z).double() / temperature, 1)
+                kk = torch.multinomial(pr, 1, generator=generator)[:, 0].numpy()
+            X[p + i, :, p + 1 + j, 0] = inputs[kk]      # the next pixels' input
+            if tick:
+                t1 = tick()
+                timings["draw"] += t1 - t0
+                t0 = t1
+        if not np.isfinite(logits_i).all():
+            raise ValueError(f"cached_sample: the model's logits in row {i} are not finite (nan or inf); "
+                             "check the model's weights")
+    idx = np.searchsorted(inputs, X[p:, :, p + 1:p + 1 + W, 0])           # (H, n, W): the drawn levels
+    y = torch.from_numpy(levels[idx].transpose(1, 0, 2)[:, None].copy())
+    return (y, torch.from_numpy(logits).permute(2, 3, 0, 1).contiguous()) if return_logits else y
 
 
 def receptive_field(net: Callable, x: torch.Tensor, i: int, j: int) -> torch.Tensor:

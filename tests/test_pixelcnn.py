@@ -111,7 +111,7 @@ def test_zero_temperature_is_greedy():
     assert a[0, 0, -1, -1].item() == pytest.approx(logits.argmax().item() / 2)
 
 
-@pytest.mark.parametrize("k, T", [(3, 1.0), (5, 0.7), (3, 0.0)])
+@pytest.mark.parametrize("k, T", [(3, 1.0), (5, 0.7), (3, 0.0), (3, 1.6)])
 def test_cached_sampler_matches_the_naive_one(k, T):
     torch.manual_seed(7)
     model = PixelSR(GatedPixelCNN(6, 3, k=k, K=5), CondResNet(2, 6, 1, K=5)).eval()
@@ -131,6 +131,62 @@ def test_cached_sampler_matches_the_naive_one(k, T):
     if T > 0:
         other = cached_sample(model, lr, 5, T, torch.Generator().manual_seed(12), scale=2)
         assert not torch.equal(fast, other)
+
+
+def test_cached_sampler_draws_what_it_drew_before_the_rewrite():
+    # the shipped digits model; the hashes and level counts are those of cached_sample as of commit
+    # 5565858 (torch 2.14, before its per-pixel work was cut down), which drew the naive sampler's samples
+    import hashlib
+
+    from course_utils.zoo import load_shipped
+    model = load_shipped("pixelcnn-sr-digits")[0].cpu().eval()
+    lr = torch.rand(2, 1, 7, 7, generator=torch.Generator().manual_seed(3))
+    before = {0.8: ("219b38b82c01828d34c01d461bc69bc83e6c5d7d6e61846ce84d9541dd8d9325", [804, 140, 136, 488]),
+              0.0: ("aaf839fc679b2600a9705274548fe460930b01d4c58270a0a48e88c487409f40", [853, 108, 127, 480])}
+    for T, (digest, counts) in before.items():
+        levels = (cached_sample(model, lr, 4, T, torch.Generator().manual_seed(4)) * 3).round().to(torch.uint8)
+        assert torch.bincount(levels.flatten(), minlength=4).tolist() == counts, f"T={T}"
+        assert hashlib.sha256(levels.numpy().tobytes()).hexdigest() == digest, f"T={T}"
+
+
+def test_cached_sampler_draws_the_same_without_its_gumbel_shortcut(monkeypatch):
+    # the draw reproduces torch.multinomial from the same random numbers; where that check fails
+    # (another torch), torch.multinomial itself is called: both give the naive sampler's samples
+    import course_utils.pixelcnn as pixelcnn
+    torch.manual_seed(3)
+    model = PixelSR(GatedPixelCNN(5, 2, K=6), CondResNet(2, 5, 1, K=6)).eval()
+    lr = torch.rand(2, 1, 3, 4)
+    naive = sample(model, lr, 6, 0.9, torch.Generator().manual_seed(8), scale=2)
+    assert pixelcnn._multinomial_is_gumbel_max(2, 6) in (True, False)
+    fast = cached_sample(model, lr, 6, 0.9, torch.Generator().manual_seed(8), scale=2)
+    monkeypatch.setattr(pixelcnn, "_multinomial_is_gumbel_max", lambda n, K: False)
+    plain = cached_sample(model, lr, 6, 0.9, torch.Generator().manual_seed(8), scale=2)
+    assert torch.equal(naive, fast) and torch.equal(naive, plain)
+    g1, g2 = torch.Generator().manual_seed(8), torch.Generator().manual_seed(8)
+    sample(model, lr, 6, 0.9, g1, scale=2)
+    cached_sample(model, lr, 6, 0.9, g2, scale=2)
+    assert torch.equal(g1.get_state(), g2.get_state()), "the two samplers used different random numbers"
+
+
+def test_cached_sampler_timings_add_up_and_change_nothing():
+    torch.manual_seed(4)
+    model = PixelSR(GatedPixelCNN(4, 2, K=3), CondResNet(2, 4, 1, K=3)).eval()
+    lr = torch.rand(1, 1, 3, 3)
+    plain = cached_sample(model, lr, 3, 1.0, torch.Generator().manual_seed(2), scale=2)
+    timings = {"layers": 1.0}                  # added to, not replaced
+    timed = cached_sample(model, lr, 3, 1.0, torch.Generator().manual_seed(2), scale=2, timings=timings)
+    assert torch.equal(plain, timed)
+    assert set(timings) == {"setup", "rows", "layers", "head", "draw"}
+    assert timings["layers"] > 1.0 and all(v > 0 for v in timings.values())
+
+
+def test_cached_sampler_refuses_non_finite_logits():
+    torch.manual_seed(4)
+    model = PixelSR(GatedPixelCNN(4, 2, K=3), CondResNet(2, 4, 1, K=3)).eval()
+    with torch.no_grad():
+        model.prior.out[3].bias[1] = float("nan")
+    with pytest.raises(ValueError, match="not finite"):
+        cached_sample(model, torch.rand(1, 1, 2, 2), 3, 1.0, torch.Generator().manual_seed(0), scale=2)
 
 
 def test_digits_model_builds_its_prior_with_the_given_shift_and_gate():
