@@ -15,7 +15,8 @@ to nbgrader without rewriting anything:
   state and anything else an editor stored there is stripped: it can hold a run's answers);
 * a cell keeps only the image attachments its student source still shows (``attachment:NAME``):
   the images of a model answer go with the answer;
-* a course notebook (one whose code imports ``course_utils``) gets, before its first such cell,
+* a course notebook (one whose code imports ``course_utils`` at the top level of a cell) gets,
+  before its first such cell,
   the opt-in install cell for hosted GPU kernels (:func:`hosted_install_cell`, id
   ``hosted-install``): off by default, it does nothing in a local run; written here, once, so the
   twelve solution notebooks do not each carry a copy.
@@ -202,15 +203,17 @@ def hosted_install_cell(package: str = HOSTED_PACKAGE, datasets: tuple[str, ...]
 
 def _imports_course(cell: dict) -> bool:
     src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
-    return cell["cell_type"] == "code" and re.search(r"^\s*(import|from)\s+course_utils\b", src, re.M) is not None
+    return cell["cell_type"] == "code" and re.search(r"^(import|from)\s+course_utils\b", src, re.M) is not None
 
 
 def release_notebook(nb: dict, name: str = "notebook") -> dict:
     """The student version of a notebook (as a JSON dict, nbformat 4.5)."""
     out = json.loads(json.dumps(nb))
+    # the solution's first cell that imports course_utils (the setup cell), before any release
+    # turns an answer into a stub (which imports course_utils.exercise)
+    first = next((i for i, c in enumerate(out["cells"]) if _imports_course(c)), None)
     for i, cell in enumerate(out["cells"]):
         _release_cell(cell, f"{name} cell {i} (id {cell.get('id', '?')})")
-    first = next((i for i, c in enumerate(out["cells"]) if _imports_course(c)), None)
     if first is not None and not any(c.get("id") == HOSTED_CELL_ID for c in out["cells"]):
         out["cells"].insert(first, hosted_install_cell())
     out["metadata"] = {k: v for k, v in out.get("metadata", {}).items() if k in NOTEBOOK_METADATA}
