@@ -157,3 +157,13 @@ def test_check_names_each_problem(gpu_run, tmp_path, capsys, spoil, message):
 def test_check_of_a_folder_without_summary_is_an_error(gpu_run, tmp_path, capsys):
     assert gpu_run.main(["--check", str(tmp_path)]) == 1
     assert "no summary.json" in capsys.readouterr().out
+
+
+def test_until_takes_seconds_for_the_slices():
+    from course_tools.runs import until_timestamp
+    now = datetime(2026, 1, 2, 10, 30, tzinfo=timezone.utc)
+    assert until_timestamp("11:15:30", now) - now.timestamp() == 45 * 60 + 30
+    assert until_timestamp("11:15", now) - now.timestamp() == 45 * 60
+    for bad in ("11:15:30:00", "11:15:xx"):
+        with pytest.raises(SystemExit, match="HH:MM or HH:MM:SS"):
+            until_timestamp(bad, now)
