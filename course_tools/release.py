@@ -14,7 +14,12 @@ to nbgrader without rewriting anything:
 * the notebook keeps only ``kernelspec`` and ``language_info`` of its metadata (saved widget
   state and anything else an editor stored there is stripped: it can hold a run's answers);
 * a cell keeps only the image attachments its student source still shows (``attachment:NAME``):
-  the images of a model answer go with the answer.
+  the images of a model answer go with the answer;
+* a course notebook (one whose code imports ``course_utils`` at the top level of a cell) gets,
+  before its first such cell,
+  the opt-in install cell for hosted GPU kernels (:func:`hosted_install_cell`, id
+  ``hosted-install``): off by default, it does nothing in a local run; written here, once, so the
+  twelve solution notebooks do not each carry a copy.
 
 The release refuses (exit 2, nothing written) what nbgrader would refuse or might read differently:
 a marker spelled another way (``###BEGIN SOLUTION``, ``## BEGIN SOLUTION``, ``### begin solution``,
@@ -39,7 +44,8 @@ from pathlib import Path
 from ._paths import repo_root
 from .notebooks import NotebookError, dumps, read_notebook, write_notebook
 
-__all__ = ["ReleaseError", "strip_source", "release_notebook", "release", "exercise_label", "main"]
+__all__ = ["ReleaseError", "strip_source", "release_notebook", "release", "exercise_label",
+           "hosted_install_cell", "main"]
 
 MARKERS = {
     "### BEGIN SOLUTION": ("solution", "begin"),
@@ -54,6 +60,13 @@ TEXT_STUB = "YOUR ANSWER HERE"
 CONFUSABLE = str.maketrans("АВСЕНІЈКМНОРЅТХаеіјорсѕухΑΒΕΗΙΚΜΝΟΡΤΧΥΖιοτνı",
                            "ABCEHIJKMHOPSTXaeijopcsyxABEHIKMNOPTXYZiotvi")
 NOTEBOOK_METADATA = ("kernelspec", "language_info")  # what a student notebook keeps
+# What the hosted-kernel install cell installs: the course's git URL ("git+https://HOST/OWNER/
+# pixels-from-nothing") or the URL of its wheel, once published. Empty: the student pastes it into
+# the cell's COURSE_PACKAGE (the README says where it comes from).
+HOSTED_PACKAGE = ""
+# the datasets that cell fetches (the README's "about 25 MB": every notebook's real data)
+HOSTED_DATASETS = ("Set5", "Set14", "T91", "olivetti", "mnist", "styles")
+HOSTED_CELL_ID = "hosted-install"
 
 
 class ReleaseError(ValueError):
@@ -160,11 +173,49 @@ def _release_cell(cell: dict, where: str) -> None:
         cell["execution_count"] = None
 
 
+def hosted_install_cell(package: str = HOSTED_PACKAGE, datasets: tuple[str, ...] = HOSTED_DATASETS) -> dict:
+    """The opt-in first code cell of a student notebook: on a hosted GPU kernel opened without
+    the course folder (Colab, Kaggle, ...), ``INSTALL_COURSE = True`` installs the course (its
+    library and shipped checkpoints, package data of the wheel) with pip from ``COURSE_PACKAGE``
+    and fetches ``datasets`` (sha256-checked, into ``~/.cache/pixels-from-nothing/data``).
+    ``INSTALL_COURSE = False`` (the default) does nothing."""
+    source = (
+        "# Hosted GPU kernel (Colab, Kaggle, ...) without the course folder? Set INSTALL_COURSE = True\n"
+        "# and run this cell once: it installs the course (its library and shipped checkpoints) with pip\n"
+        "# from COURSE_PACKAGE (the course's git URL or wheel URL, see the README), then fetches the\n"
+        "# datasets (about 25 MB). Left False, it does nothing (a local run never installs anything).\n"
+        "INSTALL_COURSE = False\n"
+        f"COURSE_PACKAGE = {json.dumps(package)}\n"
+        "if INSTALL_COURSE:\n"
+        "    import importlib, subprocess, sys\n"
+        "    if not COURSE_PACKAGE:\n"
+        "        raise ValueError(\"set COURSE_PACKAGE to the course's git URL ('git+https://...') or the URL \"\n"
+        "                         \"of its wheel (the README: 'Hosted GPU kernels'), then run this cell again\")\n"
+        "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", COURSE_PACKAGE], check=True)\n"
+        "    importlib.invalidate_caches()\n"
+        "    from course_utils.download import main as fetch_data\n"
+        f"    if fetch_data({json.dumps(list(datasets))}) != 0:\n"
+        "        raise RuntimeError(\"some datasets could not be fetched (see above); the notebooks use \"\n"
+        "                           \"built-in images for those and say so\")")
+    return {"cell_type": "code", "execution_count": None, "id": HOSTED_CELL_ID, "metadata": {},
+            "outputs": [], "source": source}
+
+
+def _imports_course(cell: dict) -> bool:
+    src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+    return cell["cell_type"] == "code" and re.search(r"^(import|from)\s+course_utils\b", src, re.M) is not None
+
+
 def release_notebook(nb: dict, name: str = "notebook") -> dict:
     """The student version of a notebook (as a JSON dict, nbformat 4.5)."""
     out = json.loads(json.dumps(nb))
+    # the solution's first cell that imports course_utils (the setup cell), before any release
+    # turns an answer into a stub (which imports course_utils.exercise)
+    first = next((i for i, c in enumerate(out["cells"]) if _imports_course(c)), None)
     for i, cell in enumerate(out["cells"]):
         _release_cell(cell, f"{name} cell {i} (id {cell.get('id', '?')})")
+    if first is not None and not any(c.get("id") == HOSTED_CELL_ID for c in out["cells"]):
+        out["cells"].insert(first, hosted_install_cell())
     out["metadata"] = {k: v for k, v in out.get("metadata", {}).items() if k in NOTEBOOK_METADATA}
     out["nbformat"], out["nbformat_minor"] = 4, 5
     return out

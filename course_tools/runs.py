@@ -63,19 +63,21 @@ def deadline_step(step, until: float | None):
 
 
 def until_timestamp(hhmm: str | None, now: datetime | None = None) -> float | None:
-    """Epoch seconds of today's ``HH:MM`` UTC, or of ``"now"`` (no step runs: with
-    ``--ship-partial`` the run is shipped as it is); None stays None. Bad input: SystemExit with
-    a one-line message."""
+    """Epoch seconds of today's ``HH:MM`` (or ``HH:MM:SS``, as ``benchmarks/gpu_run.py`` gives
+    it) UTC, or of ``"now"`` (no step runs: with ``--ship-partial`` the run is shipped as it is);
+    None stays None. Bad input: SystemExit with a one-line message."""
     if hhmm is None:
         return None
     now = now or datetime.now(timezone.utc)
     if hhmm == "now":
         return now.timestamp()
     try:
-        hh, mm = map(int, hhmm.split(":"))
-        return now.replace(hour=hh, minute=mm, second=0, microsecond=0).timestamp()
+        hh, mm, *ss = map(int, hhmm.split(":"))
+        if len(ss) > 1:
+            raise ValueError(hhmm)
+        return now.replace(hour=hh, minute=mm, second=ss[0] if ss else 0, microsecond=0).timestamp()
     except ValueError:
-        raise SystemExit(f"--until {hhmm!r}: give a UTC time as HH:MM, e.g. --until 15:20, "
+        raise SystemExit(f"--until {hhmm!r}: give a UTC time as HH:MM or HH:MM:SS, e.g. --until 15:20, "
                          "or 'now'") from None
 
 
@@ -111,7 +113,7 @@ def add_common_arguments(p: argparse.ArgumentParser, ckpt_every: int, val_every:
     p.add_argument("--threads", type=positive_int, default=1, help="CPU threads (default 1)")
     p.add_argument("--seed", type=int, default=0)
     if until:
-        p.add_argument("--until", help="stop at this UTC time HH:MM (the work file is written; "
+        p.add_argument("--until", help="stop at this UTC time HH:MM[:SS] (the work file is written; "
                        "the same command resumes), or 'now'")
     p.add_argument("--ship", action="store_true",
                    help="replace the shipped checkpoints/NAME.pt with the result, after its checks "
