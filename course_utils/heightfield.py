@@ -21,7 +21,8 @@ metres on an n x n grid (periodic: it tiles). Heights are in metres up to the ar
 **Depth images.** :func:`to_depth_image` maps each field linearly to [0, 1] (its own min -> 0,
 max -> 1), i.e. 8-bit grey levels after rounding (the report's "grayscale image in [0, 255]"), and
 returns the scale so heights can be recovered; :func:`height_mse` measures the error in height
-units with the dataset's mean scaling, as the report does.
+units with the dataset's mean scaling, as the report does; :func:`depth_psnr` is the mean
+per-image PSNR of depth images with a border shave.
 
 **The dataset.** :func:`ocean_dataset` draws ``count`` surfaces for a split ("train", "dev",
 "test"): sample i of a split has its own seed (the splits never share one), a wind speed uniform
@@ -40,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["G", "AMPLITUDE", "SPLITS", "phillips", "wave_vectors", "ocean_surface", "to_depth_image",
-           "height_mse", "ocean_dataset", "homography_from_corners", "random_warp"]
+           "height_mse", "depth_psnr", "ocean_dataset", "homography_from_corners", "random_warp"]
 
 G = 9.81  # m/s^2
 AMPLITUDE = 1e-6  # A: with it a 100 m patch under 8-24 m/s winds spans about 1-3 m of height
@@ -132,6 +133,25 @@ def height_mse(sr: torch.Tensor, hr: torch.Tensor, span: float | torch.Tensor) -
     err = (sr.double() - hr.double()).pow(2).mean(dim=(-3, -2, -1))
     span = torch.as_tensor(span, dtype=torch.float64)
     return float((err * span ** 2).mean())
+
+
+def depth_psnr(sr: torch.Tensor, hr: torch.Tensor, shave: int = 0) -> float:
+    """The mean PSNR (dB) of depth images, the way notebook 08 scores height fields.
+
+    Each image i of sr and hr (N, 1, n, n) in [0, 1] (peak 1) loses ``shave`` pixels on every side
+    (the scale factor, as for photos), then PSNR_i = 10 log10(1 / mean((sr_i - hr_i)^2)); the
+    result is the mean of the N values (not the PSNR of the pooled error: an image scored
+    exactly counts as inf). Clamp or quantize ``sr`` first if the output should be.
+    """
+    if sr.shape != hr.shape or sr.dim() != 4:
+        raise ValueError(f"depth_psnr needs two (N, 1, n, n) batches of the same shape, got {tuple(sr.shape)} "
+                         f"and {tuple(hr.shape)}")
+    if shave < 0 or 2 * shave >= min(sr.shape[-2:]):
+        raise ValueError(f"shave must be >= 0 and leave pixels of the {tuple(sr.shape[-2:])} images, got {shave}")
+    if shave:
+        sr, hr = sr[..., shave:-shave, shave:-shave], hr[..., shave:-shave, shave:-shave]
+    mse = (sr.double() - hr.double()).pow(2).mean(dim=(-3, -2, -1))
+    return float((10 * torch.log10(1 / mse)).mean())
 
 
 def ocean_dataset(split: str = "train", count: int = 64, n: int = 128, size: float = 100.0,

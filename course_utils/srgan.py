@@ -25,18 +25,30 @@ upsampler=TheirUpsampler)``).
 
 Eight convolutions, 64 -> 512 filters, four strided ones (P -> P/16); the first dense layer reads
 the 512 x (P/16)^2 features, so D is built for one patch size P (the paper: 96).
+
+**Total variation regulariser** (:func:`with_tv`): the report *Recovering high frequency geometric
+details* adds a total variation term of weight ``SRGAN_TV_WEIGHT`` = 2e-8 to G's loss whenever the
+content loss is a VGG loss (SRRes-VGG22/VGG54 and the SRGAN variants), "as in" SRGAN
+(arXiv:1609.04802, 2016), for stability and smoothness. The report does not write the term's
+normalisation; the course uses ``features.tv_loss`` (mean absolute neighbour differences, a
+per-pixel average like the course's other losses), so the weight's effect depends on that choice.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-__all__ = ["srresnet_parameters", "discriminator_parameters", "init_as_interpolator", "to_grey",
-           "ResidualBlock", "Upsampler", "SRResNet", "Discriminator", "DISC_LAYERS"]
+from .features import tv_loss
+
+__all__ = ["srresnet_parameters", "discriminator_parameters", "init_as_interpolator", "to_grey", "with_tv",
+           "ResidualBlock", "Upsampler", "SRResNet", "Discriminator", "DISC_LAYERS", "SRGAN_TV_WEIGHT"]
 
 # (out channels, stride) of the discriminator's eight convolutions
 DISC_LAYERS = ((64, 1), (64, 2), (128, 1), (128, 2), (256, 1), (256, 2), (512, 1), (512, 2))
+SRGAN_TV_WEIGHT = 2e-8  # the report's TV weight beside the VGG losses ("as in" SRGAN, arXiv:1609.04802)
 
 
 def srresnet_parameters(blocks: int = 16, width: int = 64, channels: int = 3, scale: int = 4,
@@ -62,6 +74,30 @@ def discriminator_parameters(patch: int = 96, channels: int = 3) -> int:
         cin = cout
     flat = 512 * (patch // 16) ** 2
     return n + flat * 1024 + 1024 + 1024 + 1
+
+
+def with_tv(content: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+            tv_weight: float = SRGAN_TV_WEIGHT) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """G's content loss with the report's total variation regulariser:
+    ``loss(sr, hr) = content(sr, hr) + tv_weight * features.tv_loss(sr)``.
+
+    Args:
+        content: a content loss ``(sr, hr) -> scalar`` (e.g. a VGG loss), sr and hr (N, C, H, W)
+            in [0, 1]; the TV term reads ``sr`` only (it smooths the output, whatever the target).
+        tv_weight: >= 0; default the report's 2e-8 (see the module docstring for the
+            normalisation); 0 gives ``content`` back unchanged.
+    Returns:
+        a loss function with the same signature, usable as ``gan_step(content_loss=...)`` or as
+        ``fit``'s ``loss_fn``.
+    """
+    if not tv_weight >= 0:
+        raise ValueError(f"tv_weight must be a number >= 0, got {tv_weight}")
+    if tv_weight == 0:
+        return content
+
+    def loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        return content(sr, hr) + tv_weight * tv_loss(sr)
+    return loss
 
 
 @torch.no_grad()

@@ -47,8 +47,7 @@ from course_tools.runs import (Run, add_common_arguments, deadline_step, finish,
                                final_val, steps_done, stop_early, stopped_how, until_timestamp)
 from course_utils import setup  # noqa: E402
 from course_utils.data import SRPatches  # noqa: E402
-from course_utils.heightfield import ocean_dataset  # noqa: E402
-from course_utils.metrics import psnr  # noqa: E402
+from course_utils.heightfield import depth_psnr, ocean_dataset  # noqa: E402
 from course_utils.download import sha256sum  # noqa: E402
 from course_utils.zoo import REGISTRY, build, load_shipped  # noqa: E402
 from course_utils.degrade import bicubic_down, bicubic_up  # noqa: E402
@@ -64,8 +63,7 @@ def dev_psnr(model: torch.nn.Module, lr: torch.Tensor, hr: torch.Tensor, scale: 
     shave; lr (N, 1, h, w), hr (N, 1, scale h, scale w)."""
     with torch.no_grad():
         out = torch.cat([model(lr[i:i + 8]) for i in range(0, len(lr), 8)]).clamp(0, 1)
-    sh = (..., slice(scale, -scale), slice(scale, -scale))
-    return sum(psnr(out[i][sh], hr[i][sh]) for i in range(len(hr))) / len(hr)
+    return depth_psnr(out, hr, shave=scale)
 
 
 def initial_model(name: str, cfg, interp_init: bool) -> tuple[SRResNet, str, dict]:

@@ -20,10 +20,10 @@ the plotting, file and registry helpers that only move results to the CPU are no
 * inverse: blur, decimate, H, H_T, grad, grad_T, cg, tv_objective, tv_gradient
 * data: sr_pair, extract_subimages, augment
 * gen_data: fit_gaussian, sample_gaussian, reconstruct_gaussian
-* heightfield: phillips, to_depth_image, height_mse, homography_from_corners, random_warp
+* heightfield: phillips, to_depth_image, height_mse, depth_psnr, homography_from_corners, random_warp
 * models: SRCNN, VDSR, FSRCNN, ESPCN, SubPixelConv, DCGANGenerator, DCGANDiscriminator,
   deconv_as_conv, with_subpixel, fsrcnn_to_scale, run_model, and every registry model (build)
-* srgan: SRResNet, Discriminator, init_as_interpolator, to_grey
+* srgan: SRResNet, Discriminator, init_as_interpolator, to_grey, with_tv
 * features: VGGFeatures, RandomFeatures, load_features(device=), gram, content_loss, style_loss,
   gatys_loss, perceptual_loss, matched_content_weight, tv_loss
 * stylize: TransformNet, stylize, square, style_targets, objective
@@ -156,6 +156,7 @@ TENSOR_CASES = {
     "features.gatys_loss": lambda: features.gatys_loss({"a": img(c=8), "c": img(c=4)}, {"c": img(c=4)},
                                                        {"a": features.gram(img(c=8))}, 1.0, 1.0, "c"),
     "features.tv_loss": lambda: features.tv_loss(img()),
+    "srgan.with_tv": lambda: srgan.with_tv(F.mse_loss, 0.1)(img(), img()),
     "stylize.square": lambda: stylize.square(img(h=30, w=40), 16),
     "pixelcnn.down_shift": lambda: pixelcnn.down_shift(img(c=4)),
     "pixelcnn.right_shift": lambda: pixelcnn.right_shift(img(c=4)),
@@ -176,6 +177,7 @@ NUMBER_CASES = {
     "metrics.ssim": lambda: metrics.ssim(img(c=1), img(c=1)),
     "metrics.sr_metrics": lambda: metrics.sr_metrics(img(), img(), 2),
     "heightfield.height_mse": lambda: heightfield.height_mse(img(c=1), img(c=1), 2.0),
+    "heightfield.depth_psnr": lambda: heightfield.depth_psnr(img(c=1), img(c=1), 2),
     "pixelcnn.bits_per_dim": lambda: pixelcnn.bits_per_dim(torch.rand(2, 4, 6, 6, device=META),
                                                            img(n=2, c=1, h=6, w=6), 4),
     "train.clip_adjustable_": lambda: _clip(),

@@ -7,13 +7,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_utils.heightfield import (SPLITS, height_mse, ocean_dataset, ocean_surface, phillips,
+from course_utils.features import tv_loss
+from course_utils.heightfield import (SPLITS, depth_psnr, height_mse, ocean_dataset, ocean_surface, phillips,
                                      to_depth_image, wave_vectors)
 from course_utils.metrics import average_power_spectrum
 from course_utils.models import count_parameters
 from course_utils.zoo import REGISTRY, build
-from course_utils.srgan import (Discriminator, ResidualBlock, SRResNet, Upsampler, discriminator_parameters,
-                                srresnet_parameters)
+from course_utils.srgan import (SRGAN_TV_WEIGHT, Discriminator, ResidualBlock, SRResNet, Upsampler,
+                                discriminator_parameters, srresnet_parameters, with_tv)
 from course_utils.train import d_loss as d_loss_bce, g_loss_nonsat as g_loss_bce
 
 
@@ -231,6 +232,53 @@ def test_height_mse_scales_the_image_error():
     a, b = torch.zeros(2, 1, 4, 4), torch.full((2, 1, 4, 4), 0.1)
     assert math.isclose(height_mse(a, b, 3.0), 0.01 * 9, rel_tol=1e-6)
     assert math.isclose(height_mse(a, b, torch.tensor([1.0, 2.0])), 0.01 * (1 + 4) / 2, rel_tol=1e-6)
+
+
+def test_depth_psnr_is_the_mean_of_per_image_psnrs_after_the_shave():
+    g = torch.Generator().manual_seed(0)
+    hr = torch.rand(3, 1, 12, 12, generator=g)
+    sr = (hr + 0.05 * torch.randn(3, 1, 12, 12, generator=g)).clamp(0, 1)
+    sr[1, :, 0, :] = 1 - hr[1, :, 0, :]            # a bad border row: only the shave removes it
+    for shave in (0, 2):
+        inner = slice(shave, 12 - shave)
+        want = sum(10 * math.log10(1 / float(((sr[i, :, inner, inner].double() - hr[i, :, inner, inner].double())
+                                              ** 2).mean())) for i in range(3)) / 3
+        assert math.isclose(depth_psnr(sr, hr, shave), want, rel_tol=1e-12)
+    assert depth_psnr(sr, hr, 2) > depth_psnr(sr, hr) + 0.5     # the border row counted only without shave
+    # a mean of PSNRs, not the PSNR of the pooled error: one exact image would make it infinite
+    pooled = 10 * math.log10(1 / float(((sr.double() - hr.double()) ** 2).mean()))
+    assert not math.isclose(depth_psnr(sr, hr), pooled, rel_tol=1e-3)
+    assert depth_psnr(torch.full((1, 1, 4, 4), 0.5), torch.full((1, 1, 4, 4), 0.6)) == pytest.approx(20.0)
+
+
+@pytest.mark.parametrize("bad", [dict(sr=torch.rand(2, 1, 8, 8), hr=torch.rand(2, 1, 8, 9), shave=0),
+                                 dict(sr=torch.rand(1, 8, 8), hr=torch.rand(1, 8, 8), shave=0),
+                                 dict(sr=torch.rand(2, 1, 8, 8), hr=torch.rand(2, 1, 8, 8), shave=4)])
+def test_depth_psnr_refuses_mismatched_shapes_and_whole_shaves(bad):
+    with pytest.raises(ValueError, match="depth_psnr|shave"):
+        depth_psnr(**bad)
+
+
+def test_with_tv_adds_the_weighted_total_variation_of_the_output_only():
+    g = torch.Generator().manual_seed(1)
+    sr, hr = (torch.rand(2, 3, 8, 8, generator=g, dtype=torch.float64) for _ in range(2))
+    mse = lambda a, b: F.mse_loss(a, b)  # noqa: E731
+    assert with_tv(mse, 0.0) is mse
+    assert SRGAN_TV_WEIGHT == 2e-8                        # the report's weight, the default
+    assert with_tv(mse)(sr, hr).item() == pytest.approx(mse(sr, hr).item() + 2e-8 * tv_loss(sr).item(), rel=1e-12)
+    w = 0.3
+    loss = with_tv(mse, w)
+    assert loss(sr, hr).item() == pytest.approx(mse(sr, hr).item() + w * tv_loss(sr).item(), rel=1e-6)
+    # the term reads sr, not hr: a flat output adds nothing, a flat target changes only the MSE part
+    flat = torch.full_like(sr, 0.5)
+    assert loss(flat, hr).item() == pytest.approx(mse(flat, hr).item(), rel=1e-6)
+    assert loss(sr, flat).item() - mse(sr, flat).item() == pytest.approx(w * tv_loss(sr).item(), rel=1e-5)
+    # its gradient smooths: a step against it lowers the output's TV
+    x = sr.clone().requires_grad_(True)
+    with_tv(lambda a, b: 0 * a.sum(), 1.0)(x, hr).backward()
+    assert tv_loss(sr - 0.01 * x.grad.sign()) < tv_loss(sr)
+    with pytest.raises(ValueError, match="tv_weight"):
+        with_tv(mse, -1e-8)
 
 
 def test_ocean_dataset_splits_are_disjoint_and_reproducible():
