@@ -295,6 +295,22 @@ def test_ocean_dataset_splits_are_disjoint_and_reproducible():
         ocean_dataset("validation", 2)
 
 
+def test_ocean_dataset_in_chunks_and_without_heights_gives_the_same_surfaces():
+    whole = ocean_dataset("dev", 7, n=32, chunk=7)
+    for chunk in (1, 3):
+        part = ocean_dataset("dev", 7, n=32, chunk=chunk)
+        for k in ("images", "heights", "lo", "span", "wind_speed", "wind_direction"):
+            assert torch.equal(part[k], whole[k]), (chunk, k)
+        assert part["seeds"] == whole["seeds"]
+    lean = ocean_dataset("dev", 7, n=32, chunk=2, heights=False)
+    assert "heights" not in lean and torch.equal(lean["images"], whole["images"])
+    # the depth image still gives the heights back, to within the 8-bit rounding
+    back = lean["lo"][:, None, None] + lean["span"][:, None, None] * lean["images"][:, 0]
+    assert (back - whole["heights"]).abs().max() <= lean["span"].max() / 510 + 1e-5
+    with pytest.raises(ValueError, match="chunk"):
+        ocean_dataset("dev", 2, chunk=0)
+
+
 # ---- power spectrum --------------------------------------------------------------------------
 
 def test_average_power_spectrum_of_a_sinusoid_peaks_at_its_frequency():
