@@ -17,7 +17,9 @@ runs; ``course_utils.features`` sees that their sha256 is not torchvision's and 
 
 Printed per notebook: pass/fail, wall time, and the peak resident memory of the notebook's kernel
 (sampled every 0.2 s with psutil). Exit status 1 when a notebook fails, 2 for bad arguments. With
-``--json FILE`` the rows are also written as JSON; with ``--flop-log FILE`` every kernel logs its
+``--json FILE`` the rows are also written as JSON; with ``--write`` each row (plus the cap, the
+device, the date and the load average before and after) is recorded as the notebook's
+``full_smoke`` entry in ``docs/run_times.json``; with ``--flop-log FILE`` every kernel logs its
 FLOPs there (``benchmarks/gpu_estimates.py`` reads it).
 """
 from __future__ import annotations
@@ -78,10 +80,30 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
+def record(rows: list[dict], max_steps: int, device: str, path: Path | None = None) -> None:
+    """Write each row as ``notebooks[NAME]["full_smoke"]`` of ``docs/run_times.json`` (or ``path``),
+    keeping everything else in the file; written to a temporary file first, then renamed."""
+    import platform
+    from datetime import date
+
+    path = path or ROOT / "docs" / "run_times.json"
+    data = json.loads(path.read_text()) if path.exists() else {"notebooks": {}}
+    for r in rows:
+        data.setdefault("notebooks", {}).setdefault(r["notebook"], {})["full_smoke"] = {
+            "ok": r["ok"], "seconds": r["seconds"], "peak_mb": r["peak_mb"], "max_steps": max_steps,
+            "device": device, "load": r.get("load"), "cores": os.cpu_count(),
+            "machine": platform.machine(), "date": date.today().isoformat(),
+            "how": f"benchmarks/full_profile_smoke.py --max-steps {max_steps} --device {device}: "
+                   "full sizes, every loop capped; peak RSS of the kernel"}
+    part = path.with_suffix(".part")
+    part.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    part.replace(path)
+
+
 def run_one(name: str, env: dict, timeout: int) -> dict:
     """Run solutions/NAME.ipynb in a worker process; return {name, ok, seconds, peak_mb, error}."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--timeout", str(timeout)]
-    t0 = time.perf_counter()
+    t0, load0 = time.perf_counter(), os.getloadavg()[0]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak = [0]
 
@@ -97,7 +119,8 @@ def run_one(name: str, env: dict, timeout: int) -> dict:
         lines = [ln for ln in out.strip().splitlines() if ln.strip()]
         error = " | ".join(lines[-3:])[-600:] if lines else f"exit status {proc.returncode}"
     return {"notebook": name, "ok": proc.returncode == 0, "seconds": round(seconds, 1),
-            "peak_mb": round(peak[0] / 2**20), "error": error}
+            "peak_mb": round(peak[0] / 2**20), "error": error,
+            "load": [round(load0, 1), round(os.getloadavg()[0], 1)]}
 
 
 def worker(name: str, timeout: int) -> int:
@@ -129,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                     help="cpu hides any GPU from the kernels (CUDA_VISIBLE_DEVICES=''); cuda uses it")
     ap.add_argument("--json", type=Path, help="also write the rows to this JSON file")
+    ap.add_argument("--write", action="store_true",
+                    help="record each notebook's row as its full_smoke entry in docs/run_times.json")
     ap.add_argument("--flop-log", type=Path, help="COURSE_FLOP_LOG for the kernels (FLOP counts)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -171,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = [r["notebook"] for r in rows if not r["ok"]]
     print(f"{len(rows) - len(failed)}/{len(rows)} passed; total {sum(r['seconds'] for r in rows):.0f} s"
           + (f"; failed: {', '.join(failed)}" if failed else ""))
+    if args.write:
+        record(rows, args.max_steps, args.device)
     if args.json:
         args.json.write_text(json.dumps({"max_steps": args.max_steps, "device": args.device,
                                          "rows": rows}, indent=1) + "\n")

@@ -154,6 +154,22 @@ def test_the_fake_vgg_cache_is_loaded_and_labelled_unverified(tmp_path, monkeypa
     assert "unverified vgg19-dcbb9e9d.pth" in feats.source
 
 
+def test_smoke_rows_are_recorded_as_full_smoke_and_keep_the_rest(tmp_path):
+    import full_profile_smoke
+    path = tmp_path / "run_times.json"
+    path.write_text(json.dumps({"notebooks": {"08_srgan": {"cpu": {"seconds": 500.0}}}, "other": 1}))
+    rows = [{"notebook": "08_srgan", "ok": True, "seconds": 80.5, "peak_mb": 2900, "error": "",
+             "load": [3.0, 4.1]},
+            {"notebook": "09_gatys", "ok": False, "seconds": 12.0, "peak_mb": 700, "error": "boom"}]
+    full_profile_smoke.record(rows, 2, "cpu", path)
+    data = json.loads(path.read_text())
+    assert data["other"] == 1 and data["notebooks"]["08_srgan"]["cpu"] == {"seconds": 500.0}
+    s08, s09 = data["notebooks"]["08_srgan"]["full_smoke"], data["notebooks"]["09_gatys"]["full_smoke"]
+    assert (s08["ok"], s08["seconds"], s08["peak_mb"], s08["max_steps"], s08["load"]) == (True, 80.5, 2900, 2, [3.0, 4.1])
+    assert s09["ok"] is False and s09["load"] is None
+    assert not path.with_suffix(".part").exists()
+
+
 @pytest.mark.slow
 def test_capped_full_profile_smoke_of_the_cheap_notebooks(tmp_path):
     """CI's share of benchmarks/full_profile_smoke.py: 01, 02, 03 (budget about 2 minutes)."""
