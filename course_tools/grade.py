@@ -72,6 +72,7 @@ __all__ = ["load_assignments", "find_assignment", "plan", "grade_submission", "g
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+HOSTED_CELL_ID = "hosted-install"   # course_tools.release.HOSTED_CELL_ID (grading never runs it)
 UNANSWERED = {"YourTurn", "NotImplementedError"}
 FLAGS = {
     r"\bget_ipython\b|\bIPython\b|\bipykernel\b": "uses the kernel itself (get_ipython / IPython)",
@@ -414,8 +415,8 @@ def plan(nb: dict, a: Assignment, graded_only: bool = False) -> Layout:
     known = []
     for cell in nb.get("cells", []):
         key = cell_key(cell) or ""
-        if cell.get("cell_type") != "code":
-            continue
+        if cell.get("cell_type") != "code" or key == HOSTED_CELL_ID:
+            continue   # the release's opt-in install cell (course_tools.release) is not the student's work
         counts[key] += 1
         if key in a.order and counts[key] == 1:
             known.append(key)
