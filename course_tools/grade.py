@@ -67,12 +67,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .release import HOSTED_CELL_ID   # the release's opt-in install cell: grading never runs it
+
 __all__ = ["load_assignments", "find_assignment", "plan", "grade_submission", "grade_all",
            "collect_submissions", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
-HOSTED_CELL_ID = "hosted-install"   # course_tools.release.HOSTED_CELL_ID (grading never runs it)
 UNANSWERED = {"YourTurn", "NotImplementedError"}
 FLAGS = {
     r"\bget_ipython\b|\bIPython\b|\bipykernel\b": "uses the kernel itself (get_ipython / IPython)",
