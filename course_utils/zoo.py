@@ -22,7 +22,7 @@ import os
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 from torch import nn
@@ -79,15 +79,6 @@ class Shipped:
     train: dict = field(default_factory=dict)
     script: str = "data_scripts/train_sr.py"
     start: str = ""
-
-    # ``record["report"]``: the last reader of the former plain-dict records is notebook 08
-    # (solutions/08_srgan.ipynb, the ocean models' table); the code reads the attributes. Delete
-    # this once that cell reads ``.report``.
-    def __getitem__(self, key: str) -> Any:
-        try:
-            return getattr(self, key)
-        except AttributeError:
-            raise KeyError(key) from None
 
 
 PREFIX = "johnson-"  # the records of the style networks: johnson-<style>
