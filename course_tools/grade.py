@@ -67,6 +67,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from course_tools import verdict
+
 __all__ = ["load_assignments", "find_assignment", "plan", "grade_submission", "grade_all",
            "collect_submissions", "main"]
 
@@ -103,6 +105,8 @@ class Exercise:
     points: float
     parts: list[tuple[str, str]]  # (name, source): "visible check", "hidden tests 1", ...
     order: int                    # the check cell's index in the solution
+    run: dict[str, str] = field(default_factory=dict)  # part name -> the source the kernel runs
+                                                       # (its check calls go to the recorder)
 
     @property
     def label(self) -> str:
@@ -151,6 +155,7 @@ class Options:
     assignment: str | None = None
     graded_only: bool = True      # run only the cells the exercises and tests need (not --all-cells)
     sandbox: bool = True          # each kernel in bubblewrap (False: --unsafe-no-sandbox)
+    reference_dir: str | None = None  # where the solution's reference runs are kept (per batch)
 
 
 NO_SANDBOX = ("bubblewrap (bwrap) is not installed or does not work here, and without it a submission's "
@@ -167,6 +172,8 @@ class CellResult:
     evalue: str = ""
     seconds: float = 0.0
     stdout: str = ""              # the first 10 000 characters (for the grader's own cells)
+    records: bytes | None = None  # a test part's record file, as the recorder wrote it
+    record_error: str = ""        # why there is none
 
 
 @dataclass
@@ -300,9 +307,12 @@ def load_assignment(path: Path) -> Assignment:
             exercise_id = re.sub(r"^check", "ex", check_id) if check_id.startswith("check") else last_solution
             exercises.append(Exercise(exercise_id or check_id, check_id, float(grading.get("points", 1)),
                                       split_check(_source(cell)), i))
+    imports = _imports(cells)
+    for e in exercises:
+        e.run = {name: verdict.rewrite(src, name, imports) for name, src in e.parts}
     answers = "\n".join(m for c in cells for m in re.findall(
         r"### BEGIN SOLUTION(.*?)### END SOLUTION", _source(c), re.S))
-    return Assignment(Path(path).stem, Path(path), order, exercises, _imports(cells), answers,
+    return Assignment(Path(path).stem, Path(path), order, exercises, imports, answers,
                       {_shape(_visible(c)): k for c in cells if (k := cell_key(c)) and _shape(_visible(c))})
 
 
@@ -698,12 +708,16 @@ def _preamble(options: Options) -> str:
             "del _grader_resource\n")
 
 
-def _restore(a: Assignment) -> str:
-    """Run before each test part: fresh course checks, the solution's module names rebound."""
-    return ("import importlib as _grader_importlib, sys as _grader_sys\n"
-            "if 'course_utils.checks' in _grader_sys.modules:\n"
-            "    _grader_importlib.reload(_grader_sys.modules['course_utils.checks'])\n"
-            "del _grader_importlib, _grader_sys\n" + a.imports + "\n")
+def _restore(a: Assignment, record: Path) -> str:
+    """Run before each test part: the solution's module names rebound, the random generators
+    seeded (the same in the reference run), and a fresh recorder built from the text of the
+    course's checks (``course_tools/kernel_recorder.py``; nothing the student can shadow)."""
+    checks = ROOT / "course_utils" / "checks.py"
+    return (a.imports + "\n"
+            "import random as _grader_random, numpy as _grader_np, torch as _grader_torch\n"
+            "_grader_random.seed(0); _grader_np.random.seed(0); _grader_torch.manual_seed(0)\n"
+            "del _grader_random, _grader_np, _grader_torch\n"
+            + verdict.install_source(str(record), checks.read_text(encoding="utf-8"), str(checks)))
 
 
 USED_COURSE_VERSION = ("import sys as _grader_sys, json as _grader_json\n"
@@ -717,7 +731,7 @@ def secrets(a: Assignment) -> list[str]:
     """The lines feedback must never show: the hidden tests' and the model answers' (solution
     regions), each at least 8 characters once stripped."""
     lines = [line for e in a.exercises for name, src in e.parts if name.startswith("hidden")
-             for line in src.splitlines()]
+             for line in src.splitlines() + e.run.get(name, "").splitlines()]  # as written and as run
     lines += a.answers.splitlines()
     out = [normalise(line).strip() for line in lines]
     return sorted({line for line in out if len(line) >= 8}, key=len, reverse=True)
@@ -798,14 +812,73 @@ def grade_submission(path: Path, student: str, assignments: dict[str, Assignment
     routes, why = course_routes(written(layout.steps, a), [e.label for e in a.exercises])
     result["course_routes"] = sorted(routes)
     result["flags"] += [f"course's version: {w}" for w in why]
+    try:
+        ref = reference(a, options)
+    except Exception as e:  # noqa: BLE001 - the parts are then judged on the submission's own values
+        ref = None
+        result["problems"].append(f"the grader could not run the solution for its reference values "
+                                  f"({type(e).__name__}: {e}); each part was judged on this notebook's own values")
     start = time.monotonic()
     outcome = _execute(layout, a, options, result)
     result["seconds"] = round(time.monotonic() - start, 1)
     ran = [(r.seconds, _where(s)) for s, r in zip(layout.steps, outcome) if r is not None]
     if ran:  # helps to choose --cell-timeout
         result["slowest_cell"] = {"where": max(ran)[1], "seconds": round(max(ran)[0], 1)}
-    _score(a, layout, outcome, result)
+    _score(a, layout, outcome, result, ref)
     return result
+
+
+def reference(a: Assignment, options: Options) -> dict[tuple[str, str], bytes | None]:
+    """The records of the solution's own run, per (check cell, part): computed once per
+    assignment, profile and grader version in ``options.reference_dir`` (a lock lets one worker
+    run it while the others wait), in the sandbox, with the solution's code only. None for a part
+    the solution's run did not pass."""
+    h = hashlib.sha256()
+    for path in (a.path, ROOT / "course_utils" / "checks.py", Path(verdict.__file__),
+                 Path(verdict.__file__).with_name("kernel_recorder.py"), Path(__file__)):
+        h.update(Path(path).read_bytes())
+    h.update(json.dumps([options.profile, options.graded_only, options.sandbox]).encode())
+    base = Path(options.reference_dir) if options.reference_dir else Path(tempfile.mkdtemp(prefix="grade-reference-"))
+    folder = base / f"{a.name}-{h.hexdigest()[:16]}"
+    base.mkdir(parents=True, exist_ok=True)
+    import fcntl
+    with open(base / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "index.json").is_file():
+            _run_reference(a, options, folder)
+    index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+    out = {}
+    for key, name in index["parts"].items():
+        check_id, part = key.split("\0", 1)
+        out[(check_id, part)] = verdict.read_bytes(folder / name) if name else None
+    if not options.reference_dir:
+        shutil.rmtree(base, ignore_errors=True)
+    return out
+
+
+def _run_reference(a: Assignment, options: Options, folder: Path) -> None:
+    """Run the solution notebook as a submission and keep its parts' records in ``folder``."""
+    nb = _read_notebook(a.path)
+    layout = plan(nb, a, options.graded_only)
+    result = {"problems": [], "notebook": None}
+    outcome = _execute(layout, a, options, result)
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    parts = {}
+    for i, (step, r) in enumerate(zip(layout.steps, outcome)):
+        if step.kind != "test":
+            continue
+        name = None
+        if r is not None and r.status == "ok" and r.records is not None:
+            name = f"{i}.rec"
+            (tmp / name).write_bytes(r.records)
+        parts[f"{step.key}\0{step.part}"] = name
+    (tmp / "index.json").write_text(json.dumps({"parts": parts, "problems": result["problems"]}), encoding="utf-8")
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # another grader kept one meanwhile
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 MAX_RESTARTS = 2  # kernels a submission may lose before the rest of it is given up
@@ -828,14 +901,42 @@ def _start(work: Path, options: Options) -> Kernel:
     return kernel
 
 
-def _run_step(kernel: Kernel, step: Step, a: Assignment, options: Options, end: float) -> CellResult:
-    """Run one step (a test part after the grader's restore step) within the notebook's time."""
+def step_code(step: Step) -> str:
+    """The code the kernel runs for a step: a test part with its check calls sent to the recorder."""
+    if step.kind == "test" and step.exercise is not None:
+        return step.exercise.run.get(step.part, step.source)
+    return step.source
+
+
+def _run_step(kernel: Kernel, step: Step, a: Assignment, options: Options, end: float,
+              work: Path | None = None) -> CellResult:
+    """Run one step within the notebook's time; a test part runs after the grader's restore step,
+    and its records are then saved by the recorder and read back (``CellResult.records``)."""
+    record = (work or Path(tempfile.gettempdir())) / f".grader-{os.urandom(8).hex()}.rec"
     if step.kind == "test":
-        restored = kernel.run(_restore(a), max(1.0, min(60, end - time.monotonic())), options.max_output)
+        restored = kernel.run(_restore(a, record), max(1.0, min(60, end - time.monotonic())), options.max_output)
         if not kernel.alive:
             return restored
     timeout = min(options.cell_timeout, max(1.0, end - time.monotonic()))
-    return kernel.run(step.source, timeout, options.max_output, history=step.kind == "student")
+    result = kernel.run(step_code(step), timeout, options.max_output, history=step.kind == "student")
+    if step.kind == "test" and result.status == "ok" and kernel.alive:
+        saved = kernel.run(verdict.SAVE_SOURCE, max(1.0, min(60, end - time.monotonic())), options.max_output)
+        try:
+            if saved.status != "ok":
+                raise verdict.Unreadable(f"the recorder could not save ({saved.ename})")
+            result.records = verdict.read_bytes(record)
+        except verdict.Unreadable as e:
+            result.record_error = str(e)
+        finally:
+            _unlink(record)
+    return result
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _execute(layout: Layout, a: Assignment, options: Options, result: dict) -> list[CellResult | None]:
@@ -862,7 +963,7 @@ def _execute(layout: Layout, a: Assignment, options: Options, result: dict) -> l
                 break
             if step.skip or step.kind == "test" and step.key in lost:
                 continue
-            outcome[i] = _run_step(kernel, step, a, options, end)
+            outcome[i] = _run_step(kernel, step, a, options, end, work)
             if outcome[i].status not in ("ok", "error") and step.kind == "test":
                 lost.add(step.key)
             if kernel.alive:
@@ -878,7 +979,7 @@ def _execute(layout: Layout, a: Assignment, options: Options, result: dict) -> l
             kernel = _start(work, options)
             for j in range(i):
                 if outcome[j] is not None and outcome[j].status in ("ok", "error"):
-                    _run_step(kernel, steps[j], a, options, end)
+                    _run_step(kernel, steps[j], a, options, end, work)
                 if not kernel.alive:
                     break
             if not kernel.alive:
@@ -928,8 +1029,35 @@ def _where(step: Step) -> str:
     return f"cell {step.key or '(no id)'}"
 
 
-def _score(a: Assignment, layout: Layout, outcome: list[CellResult | None], result: dict) -> None:
-    """Points per exercise, messages, and the submission's status."""
+def _verdict(r: CellResult, ref: dict | None, key: tuple[str, str]) -> tuple[bool, str, list[str]]:
+    """The grader's own verdict on a part the kernel reported "ok": its records re-judged against
+    the reference run's (``course_tools.verdict.judge``)."""
+    if r.records is None:
+        return False, f"the grader could not read this part's outputs ({r.record_error})", [
+            f"its record file was missing or not the recorder's ({r.record_error})"]
+    try:
+        student = verdict.parse_records(r.records)
+    except verdict.Unreadable as e:
+        return False, f"the grader could not read this part's outputs ({e})", [f"its record file was not the recorder's ({e})"]
+    notes = []
+    theirs = None
+    if ref is not None and ref.get(key) is not None:
+        try:
+            theirs = verdict.parse_records(ref[key])
+        except verdict.Unreadable:
+            theirs = None
+    if theirs is None:
+        notes.append("no reference values for this part: judged on the notebook's own values")
+    ok, message, more = verdict.judge(student, theirs)
+    if any(rec.get("modes", 0) != 0 for rec in student["records"]):
+        notes.append("a torch function mode was active while the tests ran")
+    return ok, message, notes + more
+
+
+def _score(a: Assignment, layout: Layout, outcome: list[CellResult | None], result: dict,
+           ref: dict | None = None) -> None:
+    """Points per exercise, messages, and the submission's status. A test part passes when the
+    kernel's reply is "ok" AND the grader's re-check of its records passes (:func:`_verdict`)."""
     secret = secrets(a)
     bad = {"timeout", "flood", "died", "stuck"}
     seen = [r.status for r in outcome if r is not None]
@@ -949,8 +1077,12 @@ def _score(a: Assignment, layout: Layout, outcome: list[CellResult | None], resu
         for name, _ in e.parts:
             r = next((r for s, r in zip(layout.steps, outcome)
                       if s.kind == "test" and s.exercise is e and s.part == name), None)
-            parts.append({"part": name, "passed": r is not None and r.status == "ok",
-                          "message": "not run" if r is None else _message(r, secret)})
+            passed, message = r is not None and r.status == "ok", "not run" if r is None else _message(r, secret)
+            if passed:
+                passed, why, notes = _verdict(r, ref, (e.check_id, name))
+                message = _scrub(why, secret) if why else ""
+                result["flags"] += [f"Exercise {e.label}, {name}: {_scrub(n, secret)}" for n in dict.fromkeys(notes)]
+            parts.append({"part": name, "passed": passed, "message": message})
         spoiled = any(r is not None and r.status in bad for r in own)
         spoiled |= any(p["message"].startswith(("stopped", "the kernel")) for p in parts)
         share = e.points / max(1, len(parts))
