@@ -63,7 +63,7 @@ import tokenize
 import unicodedata
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -834,8 +834,8 @@ def reference(a: Assignment, options: Options) -> dict[tuple[str, str], bytes | 
     run it while the others wait), in the sandbox, with the solution's code only. None for a part
     the solution's run did not pass."""
     h = hashlib.sha256()
-    for path in (a.path, ROOT / "course_utils" / "checks.py", Path(verdict.__file__),
-                 Path(verdict.__file__).with_name("kernel_recorder.py"), Path(__file__)):
+    for path in [a.path, Path(verdict.__file__), Path(verdict.__file__).with_name("kernel_recorder.py"),
+                 Path(__file__)] + sorted((ROOT / "course_utils").glob("*.py")):
         h.update(Path(path).read_bytes())
     h.update(json.dumps([options.profile, options.graded_only, options.sandbox]).encode())
     base = Path(options.reference_dir) if options.reference_dir else Path(tempfile.mkdtemp(prefix="grade-reference-"))
@@ -1245,6 +1245,18 @@ def grade_all(submissions: list[tuple[str, Path]], solutions: Path, options: Opt
     and assignment) is not graded again.
     """
     names = names or result_names(submissions)
+    temporary = None
+    if options.reference_dir is None:  # the solution's reference run: once per assignment for the batch
+        temporary = None if out else tempfile.mkdtemp(prefix="grade-reference-")
+        options = replace(options, reference_dir=str(Path(out) / ".reference") if out else temporary)
+    try:
+        return _grade_all(submissions, solutions, options, jobs, out, regrade, names)
+    finally:
+        if temporary:
+            shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _grade_all(submissions, solutions, options, jobs, out, regrade, names) -> list[dict]:
     results: list[dict] = [{}] * len(submissions)
     todo = []
     for i, (student, path) in enumerate(submissions):
