@@ -94,6 +94,9 @@ FLAGS = {
     r"\bUSED_COURSE_VERSION\b|\bcourse_version\b|\bCOURSE_VERSIONS\b":
         "touches the course's-version switch or its record",
     r"/proc\b|\bctypes\b|\bgc\.get_(objects|referrers)\b": "reaches into the process (/proc, ctypes, gc)",
+    r"\bgetattr\s*\(\s*(checks|course_utils|__main__|sys|builtins)\b|\bvars\s*\(|\b__dict__\b"
+    r"|\bglobals\s*\(\s*\)\s*[\[.]|\b__main__\b|\b_grader\w*":
+        "reaches names indirectly (getattr, vars, __dict__, globals()[...], __main__, the grader's _grader names)",
 }
 
 

@@ -601,9 +601,6 @@ def judge(student: dict, reference: dict | None) -> tuple[bool, str, list[str]]:
         return False, "the grader's re-check: the values this part compared are too large to record", notes
     mine = {(r["site"], r["n"]): r for r in student["records"]}
     theirs = {(r["site"], r["n"]): r for r in reference["records"]} if reference else {}
-    for key, ref in theirs.items():
-        if key not in mine:
-            return False, f"the grader's re-check: a check of this part did not run ({ref.get('label', '')})", notes
     for key, rec in mine.items():
         ref = theirs.get(key)
         label = rec.get("label", "")
@@ -646,4 +643,7 @@ def judge(student: dict, reference: dict | None) -> tuple[bool, str, list[str]]:
             why = "an unknown check"
         if why:
             return False, f"the grader's re-check: {label}: {why}".rstrip(": "), notes
+    for key, ref in theirs.items():
+        if key not in mine:
+            return False, f"the grader's re-check: a check of this part did not run ({ref.get('label', '')})", notes
     return True, "", notes

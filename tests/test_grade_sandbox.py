@@ -272,6 +272,28 @@ def test_course_answers_by_any_route_get_no_points_and_are_flagged(batch):
 
 
 @pytest.mark.slow
+def test_the_grader_not_the_kernel_decides_each_part(batch):
+    """The cheats' kernels said "ok" (or their checks did not raise); the grader's re-check of the
+    recorded values against the reference run failed them, said so and flagged what it saw."""
+    def parts(name):
+        return [p for e in json.loads(batch["feedback"][f"{name}.json"])["exercises"] for p in e["parts"]]
+
+    for name in ("verdict_patched_torch", "verdict_function_mode", "verdict_wrapped_kernel", "verdict_forged_records"):
+        assert any(p["message"].startswith("the grader's re-check") for p in parts(name)), name
+    # the shadowed module never reaches the tests: the recorder's checks come from the course's text
+    assert "CheckFailed: double(2) should be 4" in [p["message"] for p in parts("verdict_shadowed_checks")]
+    assert "not the check the tests made" in " ".join(p["message"] for p in parts("verdict_forged_records"))
+    assert "torch function mode was active" in batch["rows"]["verdict_function_mode"]["flags"]
+    assert "own inputs" in batch["rows"]["verdict_unusual_91"]["flags"]   # said for a human to look at
+    assert "own inputs" not in batch["rows"]["verdict_honest_91"]["flags"]
+    half = json.loads(batch["feedback"]["verdict_half_91.json"])["exercises"]
+    assert [e["points"] for e in half] == [2.0, 0.0]
+    # one reference run per assignment, kept with the batch
+    assert sorted(p.name.split("-")[0] for p in (batch["out"] / ".reference").iterdir()
+                  if p.is_dir()) == ["00_welcome", "90_toy", "91_toy"]
+
+
+@pytest.mark.slow
 def test_feedback_never_shows_model_answers(batch):
     answer = _model_answer_00()
     for name, text in batch["feedback"].items():
