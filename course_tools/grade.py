@@ -16,10 +16,21 @@ check cell (its visible check, then each hidden-test block, run as separate part
 matched by cell id (nbgrader ``grade_id``), else by content (:func:`rekey`), never by position or
 file name: the solution is the notebook in ``solutions/`` that shares the submission's cell ids.
 
-* A part passes only if the grader's own execute request for it ends with status "ok" (the
-  kernel's reply, not anything printed), within its time limit, with the kernel alive. Before each
-  part the grader reloads ``course_utils.checks`` and re-runs the solution's import lines, so
-  redefined check functions or rebound module names do not reach the tests.
+* Verdicts outside the student's process (``course_tools.verdict``). Each part runs rewritten: its
+  calls of the course's checks go to a recorder sent as text (``kernel_recorder.py``, with the
+  text of ``course_utils/checks.py`` executed into a fresh namespace: no import the student can
+  shadow), after the solution's import lines and the seeding of torch, numpy and random. The
+  recorder judges as the checks did (the student's messages) and writes each call's operands to a
+  record file, which the grader reads (plain format, size-limited, no link followed) and re-judges
+  with numpy against the records of the solution's own run of the same part (:func:`reference`,
+  once per assignment and batch, in the sandbox). A part passes only if the kernel's reply to it is
+  "ok" (within its time limit, the kernel alive) AND the re-judging passes: every check of the
+  reference ran and passes, the student's ``actual`` compared with the reference's ``expected``
+  and tolerances; ``check(a == b)``, ``torch.equal``, ``allclose`` and ``math.isclose`` are
+  re-judged as values. The student's own expected value is used only where the part computes it
+  from the student's objects (a static taint analysis of the part), or where the part's global
+  random numbers differed from the reference run (a constructor that draws more) with no torch
+  function mode active -- that case is flagged.
 * An exercise's points are shared equally by its parts (partial credit). A timeout, a dead kernel
   or an output flood in the exercise's own cell or in one of its parts costs the exercise's points.
   A kernel that died or ignored an interrupt is replaced (the cells before re-run) and grading
@@ -40,8 +51,11 @@ corrupt, refused (a link), grader error. Code that tampers with the kernel, torc
 checks or the caller's frames is listed under ``flags`` for a human to look at (matched on the NFKC
 form of the code; flags do not change the score).
 
-Not yet: the verdict of each part is still the kernel's own reply, so code that rewires the kernel
-inside the sandbox can fake passes of its own submission (it is flagged, and it reaches nothing else).
+What stays flagged, not prevented: the tests run in the student's process, so code that reads a
+test's expected value from the caller's frame and returns it, or rebinds the recorder during a part
+to write the right values, can still pass; expected values computed from the student's objects and
+boolean-only checks (``check(isinstance(...))``) come from the student's process. All of these need
+code that the flags list (frames, ``_grader`` names, ``__main__``, ``getattr``/``vars``/``__dict__``).
 """
 from __future__ import annotations
 
@@ -841,8 +855,11 @@ def reference(a: Assignment, options: Options) -> dict[tuple[str, str], bytes | 
                  Path(__file__)] + sorted((ROOT / "course_utils").glob("*.py")):
         h.update(Path(path).read_bytes())
     h.update(json.dumps([options.profile, options.graded_only, options.sandbox]).encode())
+    key = f"{a.name}-{h.hexdigest()[:16]}"
+    if key in _REFERENCES:  # this process ran or read it already
+        return _REFERENCES[key]
     base = Path(options.reference_dir) if options.reference_dir else Path(tempfile.mkdtemp(prefix="grade-reference-"))
-    folder = base / f"{a.name}-{h.hexdigest()[:16]}"
+    folder = base / key
     base.mkdir(parents=True, exist_ok=True)
     import fcntl
     with open(base / f".{folder.name}.lock", "w") as lock:
@@ -856,7 +873,11 @@ def reference(a: Assignment, options: Options) -> dict[tuple[str, str], bytes | 
         out[(check_id, part)] = verdict.read_bytes(folder / name) if name else None
     if not options.reference_dir:
         shutil.rmtree(base, ignore_errors=True)
+    _REFERENCES[key] = out
     return out
+
+
+_REFERENCES: dict[str, dict[tuple[str, str], bytes | None]] = {}
 
 
 def _run_reference(a: Assignment, options: Options, folder: Path) -> None:

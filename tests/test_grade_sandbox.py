@@ -326,6 +326,11 @@ def test_flags_see_through_unicode_spellings():
     steps = [grade.Step("student", "x", "import course_utils\ncourse_utils.__path__.insert(0, '/tmp')")]
     assert any("imported" in f for f in grade.flags(steps))
     assert grade.flags([grade.Step("student", "x", "# import inspect\nx = 1")]) == []  # comments do not count
+    for code in ("getattr(checks, 'check_close')", "vars(checks)['check'] = print", "checks.__dict__['check'] = print",
+                 "globals()['checks'] = None", "import __main__\n__main__._grader_rec.save = print",
+                 "\uff47etattr(course_utils, 'checks')"):
+        assert any("indirectly" in f for f in grade.flags([grade.Step("student", "x", code)])), code
+    assert grade.flags([grade.Step("student", "x", "getattr(net, 'scale', None)")]) == []
 
 
 def test_scrubbing_removes_model_answers_whatever_the_spacing_or_spelling(tmp_path):
