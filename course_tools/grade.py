@@ -325,8 +325,9 @@ def load_assignment(path: Path) -> Assignment:
             exercises.append(Exercise(exercise_id or check_id, check_id, float(grading.get("points", 1)),
                                       split_check(_source(cell)), i))
     imports = _imports(cells)
-    for e in exercises:
-        e.run = {name: verdict.rewrite(src, name, imports) for name, src in e.parts}
+    every = [(e, name, src) for e in exercises for name, src in e.parts]
+    for (e, name, _), run in zip(every, verdict.rewrite_parts([(n, src) for _, n, src in every], imports)):
+        e.run[name] = run
     answers = "\n".join(m for c in cells for m in re.findall(
         r"### BEGIN SOLUTION(.*?)### END SOLUTION", _source(c), re.S))
     return Assignment(Path(path).stem, Path(path), order, exercises, imports, answers,

@@ -97,45 +97,44 @@ def _targets(node: ast.AST) -> list[ast.AST]:
 class _Taint:
     """Flow-sensitive, conservative: which names may hold values the student's code made or touched.
 
-    A name is the student's when the part did not assign it (it comes from the notebook: the
-    student's functions and data) and the imports did not bind it, or when it is assigned from an
-    expression that reads a student's name, or when it was passed to (or is the object of a method
-    call with) a student's value: the student's code may have changed it. ``own`` maps id(expression)
-    of each expected value of a check to whether it may be the student's.
+    The state maps a name to whether it is the student's. A name the tests did not assign before
+    (on every path) comes from the notebook: the student's, unless the solution's imports bind it
+    or it is a builtin. A name assigned from an expression that reads a student's name is the
+    student's; so is a random generator given to a student's call, and an object whose method got
+    a student's value. A function defined in the tests is the student's if it reads a student's
+    name; its parameters are when a call passes a student's value (or no call is seen). ``own``
+    maps id(expression) of each check's expected value to whether it may be the student's.
     """
 
-    def __init__(self, clean: set[str]):
+    def __init__(self, clean: set[str], generators: set[str], called: set[str]):
         self.clean = clean | set(dir(builtins))
+        self.generators, self.called = generators, called
         self.own: dict[int, bool] = {}
         self.ever: set[str] = set()
         self.params_tainted: dict[str, bool] = {}
-        self.func_tainted: dict[str, bool] = {}
 
-    def run(self, tree: ast.Module, expected_nodes) -> dict[int, bool]:
+    def run(self, body: list[ast.stmt], expected_nodes) -> dict[int, bool]:
         self.expected_nodes = expected_nodes
-        self.local = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-        self.local |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-        self.generators = {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) and "Generator(" in ast.unparse(n.value)
-                           for target in n.targets for t in _targets(target) if isinstance(t, ast.Name)}
-        for _ in range(3):                     # the functions' parameters settle in a few rounds
-            before = dict(self.params_tainted), dict(self.func_tainted)
+        for _ in range(4):                     # the functions' parameters settle in a few rounds
+            before = dict(self.params_tainted)
             self.own = {}
-            self.block(tree.body, set())
-            if (self.params_tainted, self.func_tainted) == before:
+            self.block(body, {})
+            if self.params_tainted == before:
                 break
         return self.own
 
-    def tainted(self, expr: ast.AST | None, state: set[str]) -> bool:
-        if expr is None:
-            return False
-        for name in _loads(expr):
-            if name in state or self.func_tainted.get(name):
-                return True
-            if name not in self.local and name not in self.clean:
-                return True                       # from the notebook: the student's
-        return False
+    def name(self, name: str, state: dict[str, bool]) -> bool:
+        return state[name] if name in state else name not in self.clean
 
-    def expressions(self, stmt: ast.stmt, state: set[str]) -> None:
+    def tainted(self, expr: ast.AST | None, state: dict[str, bool]) -> bool:
+        return expr is not None and any(self.name(n, state) for n in _loads(expr))
+
+    def mark(self, name: str, dirty: bool, state: dict[str, bool]) -> None:
+        state[name] = dirty
+        if dirty:
+            self.ever.add(name)
+
+    def expressions(self, stmt: ast.stmt, state: dict[str, bool]) -> None:
         """Note the check calls of a statement's own expressions; taint what student code touched."""
         exprs = [c for c in ast.iter_child_nodes(stmt) if isinstance(c, ast.expr)]
         if isinstance(stmt, (ast.With, ast.AsyncWith)):
@@ -148,13 +147,13 @@ class _Taint:
             if isinstance(node, ast.Call):
                 self.call(node, state)
 
-    def call(self, node: ast.Call, state: set[str]) -> None:
+    def call(self, node: ast.Call, state: dict[str, bool]) -> None:
         """A student's call may consume a random generator it is given (the test's later draws from
         it are then the student's); a method call with a student's value may change its object.
         Other arguments are not tainted: a correct answer leaves them as the reference run does."""
         args = list(node.args) + [k.value for k in node.keywords]
         if isinstance(node.func, ast.Name) and node.func.id in self.params_tainted:
-            if any(self.tainted(a, state) for a in args) and not self.params_tainted[node.func.id]:
+            if any(self.tainted(a, state) for a in args):
                 self.params_tainted[node.func.id] = True
         touched = []
         if self.tainted(node.func, state):
@@ -165,55 +164,55 @@ class _Taint:
         for t in touched:
             while isinstance(t, (ast.Attribute, ast.Subscript, ast.Starred)):
                 t = t.value
-            if isinstance(t, ast.Name) and t.id in self.local:
-                state.add(t.id)
-                self.ever.add(t.id)
+            if isinstance(t, ast.Name) and t.id not in self.clean:
+                self.mark(t.id, True, state)
 
-    def assign(self, targets: list[ast.AST], dirty: bool, state: set[str]) -> None:
+    def assign(self, targets: list[ast.AST], dirty: bool, state: dict[str, bool]) -> None:
         for target in targets:
             for t in _targets(target):
                 if isinstance(t, ast.Starred):
                     t = t.value
                 if isinstance(t, ast.Name):
-                    if dirty:
-                        state.add(t.id)
-                        self.ever.add(t.id)
-                    else:
-                        state.discard(t.id)
+                    self.mark(t.id, dirty, state)
                 elif isinstance(t, (ast.Tuple, ast.List)):
                     self.assign([t], dirty, state)
                 elif dirty:
                     while isinstance(t, (ast.Attribute, ast.Subscript)):
                         t = t.value
                     if isinstance(t, ast.Name):
-                        state.add(t.id)
-                        self.ever.add(t.id)
+                        self.mark(t.id, True, state)
 
-    def block(self, body: list[ast.stmt], state: set[str]) -> set[str]:
+    def join(self, a: dict[str, bool], b: dict[str, bool]) -> dict[str, bool]:
+        return {n: self.name(n, a) or self.name(n, b) for n in set(a) | set(b)}
+
+    def block(self, body: list[ast.stmt], state: dict[str, bool]) -> dict[str, bool]:
         for stmt in body:
             state = self.stmt(stmt, state)
         return state
 
-    def loop(self, body: list[ast.stmt], state: set[str], head=None) -> set[str]:
-        for _ in range(3):
-            inner = set(state)
+    def loop(self, body: list[ast.stmt], state: dict[str, bool], head=None) -> dict[str, bool]:
+        for _ in range(4):
+            inner = dict(state)
             if head is not None:
                 head(inner)
-            after = self.block(body, inner)
-            if after <= state:
+            joined = self.join(state, self.block(body, inner))
+            if joined == state:
                 break
-            state = state | after
+            state = joined
         return state
 
-    def stmt(self, stmt: ast.stmt, state: set[str]) -> set[str]:
+    def stmt(self, stmt: ast.stmt, state: dict[str, bool]) -> dict[str, bool]:
         self.expressions(stmt, state)
         if isinstance(stmt, ast.Assign):
             self.assign(stmt.targets, self.tainted(stmt.value, state), state)
         elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
             self.assign([stmt.target], self.tainted(stmt.value, state), state)
         elif isinstance(stmt, ast.AugAssign):
-            self.assign([stmt.target], self.tainted(stmt.value, state) or self.tainted(
-                ast.Name(stmt.target.id, ast.Load()) if isinstance(stmt.target, ast.Name) else stmt.target, state), state)
+            target = ast.Name(stmt.target.id, ast.Load()) if isinstance(stmt.target, ast.Name) else stmt.target
+            self.assign([stmt.target], self.tainted(stmt.value, state) or self.tainted(target, state), state)
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            for a in stmt.names:       # an import inside the tests: the course's (or a library's)
+                self.mark(a.asname or a.name.split(".")[0], False, state)
         elif isinstance(stmt, (ast.For, ast.AsyncFor)):
             dirty = self.tainted(stmt.iter, state)
             state = self.loop(stmt.body, state, lambda s: self.assign([stmt.target], dirty, s))
@@ -222,37 +221,31 @@ class _Taint:
             state = self.loop(stmt.body, state)
             state = self.block(stmt.orelse, state)
         elif isinstance(stmt, ast.If):
-            state = self.block(stmt.body, set(state)) | self.block(stmt.orelse, set(state))
+            state = self.join(self.block(stmt.body, dict(state)), self.block(stmt.orelse, dict(state)))
         elif isinstance(stmt, (ast.With, ast.AsyncWith)):
             for item in stmt.items:
                 if item.optional_vars is not None:
                     self.assign([item.optional_vars], self.tainted(item.context_expr, state), state)
             state = self.block(stmt.body, state)
         elif isinstance(stmt, ast.Try):
-            after = self.block(stmt.body, set(state))
+            after = self.block(stmt.body, dict(state))
             for h in stmt.handlers:
-                after |= self.block(h.body, state | after)
+                after = self.join(after, self.block(h.body, self.join(state, after)))
             state = self.block(stmt.finalbody, self.block(stmt.orelse, after))
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            self.params_tainted.setdefault(stmt.name, False)
+            self.params_tainted.setdefault(stmt.name, stmt.name not in self.called)
             params = [a.arg for a in stmt.args.posonlyargs + stmt.args.args + stmt.args.kwonlyargs]
             params += [a.arg for a in (stmt.args.vararg, stmt.args.kwarg) if a is not None]
-            inner = set(state) | self.ever
-            if self.params_tainted[stmt.name] or not self._called(stmt.name):
-                inner |= set(params)
-            else:
-                inner -= set(params)
+            inner = dict(state)
+            inner.update({n: True for n in self.ever})   # what the tests change later, seen at call time
+            inner.update({p: self.params_tainted[stmt.name] for p in params})
             self.block(stmt.body, inner)
             reads = set().union(*(_loads(s) for s in ast.walk(stmt) if isinstance(s, ast.expr))) - set(params)
-            self.func_tainted[stmt.name] = any(n in inner or (n not in self.local and n not in self.clean)
-                                               for n in reads) or bool(inner & set(params))
-            state.discard(stmt.name)
+            self.mark(stmt.name, any(self.name(n, inner) for n in reads if n != stmt.name)
+                      or self.params_tainted[stmt.name], state)
         elif isinstance(stmt, ast.ClassDef):
-            state.add(stmt.name)
+            self.mark(stmt.name, True, state)
         return state
-
-    def _called(self, name: str) -> bool:
-        return name in self.called
 
 
 # ---------------------------------------------------------------- the rewrite
@@ -352,23 +345,33 @@ def _arg(call: ast.Call, i: int, keyword: str) -> ast.AST | None:
 
 
 def rewrite(source: str, part: str, imports: str) -> str:
-    """The source of a test part as the grader runs it: every check call goes to the recorder.
+    """The source of one test part as the grader runs it (:func:`rewrite_parts` of that part alone)."""
+    return rewrite_parts([(part, source)], imports)[0]
 
-    ``part`` names the call sites ("hidden tests 1:4"); ``imports`` are the solution's import lines
-    (they say which names are the course's checks and which are the course's, not the student's).
-    A part that does not parse is returned as it is (it fails in the kernel the same way).
+
+def rewrite_parts(parts: list[tuple[str, str]], imports: str) -> list[str]:
+    """The sources of test parts as the grader runs them: every check call goes to the recorder.
+
+    ``parts`` are (name, source) in the notebook's order, analysed together (a helper defined in a
+    visible check and called by the hidden tests is seen with its calls); each name names its call
+    sites ("hidden tests 1:4"). ``imports`` are the solution's import lines (they say which names
+    are the course's checks and which are not the student's). A part that does not parse is
+    returned as it is (it fails in the kernel the same way).
     """
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return source
+    trees = []
+    for _, source in parts:
+        try:
+            trees.append(ast.parse(source))
+        except SyntaxError:
+            trees.append(None)
+    every = [node for tree in trees if tree is not None for node in ast.walk(tree)]
     api, modules, packages, bound = import_bindings(imports)
-    locally = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    locally = {n.id for n in every if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     api = {k: v for k, v in api.items() if k not in locally}
     modules -= locally
     expected = set()
-    probe = _Rewrite(part, api, modules, packages, {})
-    for node in ast.walk(tree):
+    probe = _Rewrite("", api, modules, packages, {})
+    for node in every:
         if isinstance(node, ast.Call):
             name = probe.ref(node.func)
             if name in ("check_close", "check_shape"):
@@ -381,11 +384,18 @@ def rewrite(source: str, part: str, imports: str) -> str:
                     expected.add(id(cond.comparators[0]))
                 elif isinstance(cond, ast.Call) and len(cond.args) == 2:
                     expected.add(id(cond.args[1]))
-    taint = _Taint(bound | {REC})
-    taint.called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-    own = taint.run(tree, expected)
-    new = _Rewrite(part, api, modules, packages, own).visit(tree)
-    return ast.unparse(ast.fix_missing_locations(new))
+    generators = {t.id for n in every if isinstance(n, ast.Assign) and "Generator(" in ast.unparse(n.value)
+                  for target in n.targets for t in _targets(target) if isinstance(t, ast.Name)}
+    called = {n.func.id for n in every if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    body = [stmt for tree in trees if tree is not None for stmt in tree.body]
+    own = _Taint(bound | {REC}, generators, called).run(body, expected)
+    out = []
+    for (part, source), tree in zip(parts, trees):
+        if tree is None:
+            out.append(source)
+        else:
+            out.append(ast.unparse(ast.fix_missing_locations(_Rewrite(part, api, modules, packages, own).visit(tree))))
+    return out
 
 
 def install_source(record_path: str, checks_source: str, checks_file: str) -> str:
