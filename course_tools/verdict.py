@@ -365,7 +365,8 @@ def rewrite_parts(parts: list[tuple[str, str]], imports: str) -> list[str]:
         except SyntaxError:
             trees.append(None)
     every = [node for tree in trees if tree is not None for node in ast.walk(tree)]
-    api, modules, packages, bound = import_bindings(imports)
+    inside = "\n".join(ast.unparse(n) for n in every if isinstance(n, (ast.Import, ast.ImportFrom)))
+    api, modules, packages, bound = import_bindings(imports + "\n" + inside)
     locally = {n.id for n in every if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     api = {k: v for k, v in api.items() if k not in locally}
     modules -= locally
