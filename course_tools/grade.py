@@ -45,7 +45,9 @@ Outputs in the ``-o`` folder, each written when its submission is graded and rep
 ``results/<student>.json``, ``feedback/<student>.json`` and ``.md`` (which visible checks and
 hidden tests failed, with their messages, never a line of the hidden tests or of the model answers)
 and ``gradebook.csv`` (a row per submission, a column per exercise, total, status), rebuilt from
-``results/``; a re-run keeps what is graded already (``--regrade``: grade again). Statuses: ok,
+``results/``; a re-run keeps what is graded already (``--regrade``: grade again). ``.reference/``
+keeps the records of the solutions' reference runs (keyed by the solution's, the course library's
+and the grader's content, so a changed solution is run again). Statuses: ok,
 timeout, kernel died, output flood, missing cells (several joined by "; "), not this assignment,
 corrupt, refused (a link), grader error. Code that tampers with the kernel, torch, imports, the
 checks or the caller's frames is listed under ``flags`` for a human to look at (matched on the NFKC
