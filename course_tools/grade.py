@@ -111,8 +111,9 @@ FLAGS = {
         "touches the course's-version switch or its record",
     r"/proc\b|\bctypes\b|\bgc\.get_(objects|referrers)\b": "reaches into the process (/proc, ctypes, gc)",
     r"\bgetattr\s*\(\s*(checks|course_utils|__main__|sys|builtins)\b|\bvars\s*\(|\b__dict__\b"
-    r"|\bglobals\s*\(\s*\)\s*[\[.]|\b__main__\b|\b_grader\w*":
-        "reaches names indirectly (getattr, vars, __dict__, globals()[...], __main__, the grader's _grader names)",
+    r"|(?<!in )\b(globals|locals)\b|\b__main__\b|\b_grader\w*":
+        "reaches names indirectly (getattr, vars, __dict__, globals(), __main__, the grader's _grader names)",
+    r"(?<![.\w])(exec|eval|compile)\s*\(": "runs code built at run time (exec, eval, compile)",
 }
 
 

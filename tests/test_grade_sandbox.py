@@ -328,9 +328,11 @@ def test_flags_see_through_unicode_spellings():
     assert grade.flags([grade.Step("student", "x", "# import inspect\nx = 1")]) == []  # comments do not count
     for code in ("getattr(checks, 'check_close')", "vars(checks)['check'] = print", "checks.__dict__['check'] = print",
                  "globals()['checks'] = None", "import __main__\n__main__._grader_rec.save = print",
-                 "\uff47etattr(course_utils, 'checks')"):
+                 "\uff47etattr(course_utils, 'checks')", "g = globals\ng()['checks'] = None"):
         assert any("indirectly" in f for f in grade.flags([grade.Step("student", "x", code)])), code
-    assert grade.flags([grade.Step("student", "x", "getattr(net, 'scale', None)")]) == []
+    assert any("run time" in f for f in grade.flags([grade.Step("student", "x", "exec('x = 1')")]))
+    for fine in ("getattr(net, 'scale', None)", "if 'x' in globals():\n    pass", "model.eval()\ntorch.compile(m)"):
+        assert grade.flags([grade.Step("student", "x", fine)]) == [], fine
 
 
 def test_scrubbing_removes_model_answers_whatever_the_spacing_or_spelling(tmp_path):
