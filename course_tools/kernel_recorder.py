@@ -28,8 +28,11 @@ OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le
 
 
 def _rng_digest():
+    """A digest of what makes a test's inputs: the global random generators and the default dtype
+    (under ``torch.set_default_dtype(torch.float64)`` a generator draws other numbers)."""
     h = hashlib.sha256()
     try:
+        h.update(str(torch.get_default_dtype()).encode())
         h.update(torch.get_rng_state().numpy().tobytes())
         h.update(repr(np.random.get_state()[1][:8].tolist() + [np.random.get_state()[2]]).encode())
         h.update(repr(random.getstate()[1][:8]).encode())

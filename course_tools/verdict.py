@@ -16,9 +16,10 @@ Three pieces, used by ``course_tools.grade`` (this module imports numpy, never t
 * :func:`judge` re-judges a part with numpy from the student's records against the reference run's:
   every check the reference made must be there and pass, each comparison with the student's
   ``actual`` against the reference's ``expected`` and tolerances (the student's own expected only
-  where the part computes it from the student's objects, or where the global random numbers
-  differed from the reference run -- a model constructor that draws more -- and no torch function
-  mode was active: that case is noted for a human).
+  where the part computes it from the student's objects, or where the global random numbers or the
+  default dtype differed from the reference run -- a model constructor that draws more,
+  ``torch.set_default_dtype(torch.float64)`` -- and no torch function mode was active: that case is
+  noted for a human).
 """
 from __future__ import annotations
 
@@ -596,7 +597,7 @@ def _expected(rec: dict, ref: dict | None, field: str, notes: list[str], rtol=1e
     mine, theirs = rec.get(field), ref.get(field)
     if rec.get("rng") != ref.get("rng") and rec.get("modes") == 0 and not _same(mine, theirs, rtol, atol):
         notes.append(f"{rec.get('label', '')}: judged against the part's own inputs (the global random "
-                     "numbers were not those of the reference run)")
+                     "numbers or the default dtype were not those of the reference run)")
         return mine
     return theirs
 

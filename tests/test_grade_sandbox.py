@@ -49,6 +49,8 @@ TOY91 = {"cells": [
                        "with checks.guard('scale of a (4, 3) tensor'):\n    _got = scale(_x)\n"
                        "checks.check_close(_got, 3 * _x, 'hidden: scale of a random (4, 3) tensor')\n"
                        "checks.check(torch.equal(scale(torch.zeros(2)), torch.zeros(2)), 'hidden: scale(0) is 0')\n"
+                       "_y = torch.rand(3, generator=torch.Generator().manual_seed(3))\n"
+                       "checks.check_close(scale(_y), 3 * _y, 'hidden: scale of a seeded draw')\n"
                        "### END HIDDEN TESTS", _test("check91-1", 2)),
     _cell("ex91-2", "class Noisy(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
                     "        ### BEGIN SOLUTION\n        self.w = nn.Parameter(torch.randn(3))\n        ### END SOLUTION\n\n"
@@ -182,6 +184,7 @@ HOSTILE = {
     "verdict_forged_records": (lambda d: _toy_with(WRAP_KERNEL + "\n" + FORGE, FORGED), 0, "ok"),
     "verdict_honest_91": (lambda d: toy91(**RIGHT91), 3, "ok"),
     "verdict_unusual_91": (lambda d: toy91(**UNUSUAL91), 3, "ok"),
+    "verdict_float64_91": (lambda d: toy91("torch.set_default_dtype(torch.float64)", **RIGHT91), 3, "ok"),
     "verdict_half_91": (lambda d: toy91(PATCH_ALL, **{"ex91-1": RIGHT91["ex91-1"], "ex91-2": ZEROS["ex91-2"]}), 2, "ok"),
     # model answers never reach feedback, even spelled differently
     "leak_answer": (lambda d: _nb00("def my_psnr(y, x, data_range=1.0):\n    raise ValueError("
@@ -286,6 +289,7 @@ def test_the_grader_not_the_kernel_decides_each_part(batch):
     assert "torch function mode was active" in batch["rows"]["verdict_function_mode"]["flags"]
     assert "own inputs" in batch["rows"]["verdict_unusual_91"]["flags"]   # said for a human to look at
     assert "own inputs" not in batch["rows"]["verdict_honest_91"]["flags"]
+    assert "scale of a seeded draw: judged against the part's own inputs" in batch["rows"]["verdict_float64_91"]["flags"]
     half = json.loads(batch["feedback"]["verdict_half_91.json"])["exercises"]
     assert [e["points"] for e in half] == [2.0, 0.0]
     # one reference run per assignment, kept with the batch
