@@ -16,10 +16,21 @@ check cell (its visible check, then each hidden-test block, run as separate part
 matched by cell id (nbgrader ``grade_id``), else by content (:func:`rekey`), never by position or
 file name: the solution is the notebook in ``solutions/`` that shares the submission's cell ids.
 
-* A part passes only if the grader's own execute request for it ends with status "ok" (the
-  kernel's reply, not anything printed), within its time limit, with the kernel alive. Before each
-  part the grader reloads ``course_utils.checks`` and re-runs the solution's import lines, so
-  redefined check functions or rebound module names do not reach the tests.
+* Verdicts outside the student's process (``course_tools.verdict``). Each part runs rewritten: its
+  calls of the course's checks go to a recorder sent as text (``kernel_recorder.py``, with the
+  text of ``course_utils/checks.py`` executed into a fresh namespace: no import the student can
+  shadow), after the solution's import lines and the seeding of torch, numpy and random. The
+  recorder judges as the checks did (the student's messages) and writes each call's operands to a
+  record file, which the grader reads (plain format, size-limited, no link followed) and re-judges
+  with numpy against the records of the solution's own run of the same part (:func:`reference`,
+  once per assignment and batch, in the sandbox). A part passes only if the kernel's reply to it is
+  "ok" (within its time limit, the kernel alive) AND the re-judging passes: every check of the
+  reference ran and passes, the student's ``actual`` compared with the reference's ``expected``
+  and tolerances; ``check(a == b)``, ``torch.equal``, ``allclose`` and ``math.isclose`` are
+  re-judged as values. The student's own expected value is used only where the part computes it
+  from the student's objects (a static taint analysis of the part), or where the part's global
+  random numbers differed from the reference run (a constructor that draws more) with no torch
+  function mode active -- that case is flagged.
 * An exercise's points are shared equally by its parts (partial credit). A timeout, a dead kernel
   or an output flood in the exercise's own cell or in one of its parts costs the exercise's points.
   A kernel that died or ignored an interrupt is replaced (the cells before re-run) and grading
@@ -34,14 +45,19 @@ Outputs in the ``-o`` folder, each written when its submission is graded and rep
 ``results/<student>.json``, ``feedback/<student>.json`` and ``.md`` (which visible checks and
 hidden tests failed, with their messages, never a line of the hidden tests or of the model answers)
 and ``gradebook.csv`` (a row per submission, a column per exercise, total, status), rebuilt from
-``results/``; a re-run keeps what is graded already (``--regrade``: grade again). Statuses: ok,
+``results/``; a re-run keeps what is graded already (``--regrade``: grade again). ``.reference/``
+keeps the records of the solutions' reference runs (keyed by the solution's, the course library's
+and the grader's content, so a changed solution is run again). Statuses: ok,
 timeout, kernel died, output flood, missing cells (several joined by "; "), not this assignment,
 corrupt, refused (a link), grader error. Code that tampers with the kernel, torch, imports, the
 checks or the caller's frames is listed under ``flags`` for a human to look at (matched on the NFKC
 form of the code; flags do not change the score).
 
-Not yet: the verdict of each part is still the kernel's own reply, so code that rewires the kernel
-inside the sandbox can fake passes of its own submission (it is flagged, and it reaches nothing else).
+What stays flagged, not prevented: the tests run in the student's process, so code that reads a
+test's expected value from the caller's frame and returns it, or rebinds the recorder during a part
+to write the right values, can still pass; expected values computed from the student's objects and
+boolean-only checks (``check(isinstance(...))``) come from the student's process. All of these need
+code that the flags list (frames, ``_grader`` names, ``__main__``, ``getattr``/``vars``/``__dict__``).
 """
 from __future__ import annotations
 
@@ -63,10 +79,11 @@ import tokenize
 import unicodedata
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import verdict
 from .release import HOSTED_CELL_ID   # the release's opt-in install cell: grading never runs it
 
 __all__ = ["load_assignments", "find_assignment", "plan", "grade_submission", "grade_all",
@@ -94,6 +111,10 @@ FLAGS = {
     r"\bUSED_COURSE_VERSION\b|\bcourse_version\b|\bCOURSE_VERSIONS\b":
         "touches the course's-version switch or its record",
     r"/proc\b|\bctypes\b|\bgc\.get_(objects|referrers)\b": "reaches into the process (/proc, ctypes, gc)",
+    r"\bgetattr\s*\(\s*(checks|course_utils|__main__|sys|builtins)\b|\bvars\s*\(|\b__dict__\b"
+    r"|(?<!in )\b(globals|locals)\b|\b__main__\b|\b_grader\w*":
+        "reaches names indirectly (getattr, vars, __dict__, globals(), __main__, the grader's _grader names)",
+    r"(?<![.\w])(exec|eval|compile)\s*\(": "runs code built at run time (exec, eval, compile)",
 }
 
 
@@ -105,6 +126,8 @@ class Exercise:
     points: float
     parts: list[tuple[str, str]]  # (name, source): "visible check", "hidden tests 1", ...
     order: int                    # the check cell's index in the solution
+    run: dict[str, str] = field(default_factory=dict)  # part name -> the source the kernel runs
+                                                       # (its check calls go to the recorder)
 
     @property
     def label(self) -> str:
@@ -161,6 +184,7 @@ class Options:
     assignment: str | None = None
     graded_only: bool = True      # run only the cells the exercises and tests need (not --all-cells)
     sandbox: bool = True          # each kernel in bubblewrap (False: --unsafe-no-sandbox)
+    reference_dir: str | None = None  # where the solution's reference runs are kept (per batch)
 
 
 NO_SANDBOX = ("bubblewrap (bwrap) is not installed or does not work here, and without it a submission's "
@@ -177,6 +201,8 @@ class CellResult:
     evalue: str = ""
     seconds: float = 0.0
     stdout: str = ""              # the first 10 000 characters (for the grader's own cells)
+    records: bytes | None = None  # a test part's record file, as the recorder wrote it
+    record_error: str = ""        # why there is none
 
 
 @dataclass
@@ -311,9 +337,13 @@ def load_assignment(path: Path) -> Assignment:
             exercise_id = re.sub(r"^check", "ex", check_id) if check_id.startswith("check") else last_solution
             exercises.append(Exercise(exercise_id or check_id, check_id, float(grading.get("points", 1)),
                                       split_check(_source(cell)), i))
+    imports = _imports(cells)
+    every = [(e, name, src) for e in exercises for name, src in e.parts]
+    for (e, name, _), run in zip(every, verdict.rewrite_parts([(n, src) for _, n, src in every], imports)):
+        e.run[name] = run
     answers = "\n".join(m for c in cells for m in re.findall(
         r"### BEGIN SOLUTION(.*?)### END SOLUTION", _source(c), re.S))
-    return Assignment(Path(path).stem, Path(path), order, exercises, _imports(cells), answers,
+    return Assignment(Path(path).stem, Path(path), order, exercises, imports, answers,
                       {_shape(_visible(c)): k for c in cells if (k := cell_key(c)) and _shape(_visible(c))})
 
 
@@ -713,17 +743,20 @@ def _preamble(options: Options) -> str:
             "del _grader_resource\n")
 
 
-def _restore(a: Assignment) -> str:
-    """Run before each test part: fresh course checks, torch's default dtype back to float32, the
-    solution's module names rebound."""
-    return ("import importlib as _grader_importlib, sys as _grader_sys\n"
-            "if 'course_utils.checks' in _grader_sys.modules:\n"
-            "    _grader_importlib.reload(_grader_sys.modules['course_utils.checks'])\n"
+def _restore(a: Assignment, record: Path) -> str:
+    """Run before each test part: the solution's module names rebound, torch's default dtype back to
+    float32, the random generators seeded (the same in the reference run), and a fresh recorder built
+    from the text of the course's checks (``course_tools/kernel_recorder.py``; nothing the student can
+    shadow)."""
+    checks = ROOT / "course_utils" / "checks.py"
+    return (a.imports + "\n"
+            "import random as _grader_random, numpy as _grader_np, torch as _grader_torch\n"
             # the tests are written for torch's default dtype, float32: a student's
             # torch.set_default_dtype(torch.float64) must not turn their inputs or modules into float64
-            "if 'torch' in _grader_sys.modules:\n"
-            "    _grader_sys.modules['torch'].set_default_dtype(_grader_sys.modules['torch'].float32)\n"
-            "del _grader_importlib, _grader_sys\n" + a.imports + "\n")
+            "_grader_torch.set_default_dtype(_grader_torch.float32)\n"
+            "_grader_random.seed(0); _grader_np.random.seed(0); _grader_torch.manual_seed(0)\n"
+            "del _grader_random, _grader_np, _grader_torch\n"
+            + verdict.install_source(str(record), checks.read_text(encoding="utf-8"), str(checks)))
 
 
 USED_COURSE_VERSION = ("import sys as _grader_sys, json as _grader_json\n"
@@ -737,7 +770,7 @@ def secrets(a: Assignment) -> list[str]:
     """The lines feedback must never show: the hidden tests' and the model answers' (solution
     regions), each at least 8 characters once stripped."""
     lines = [line for e in a.exercises for name, src in e.parts if name.startswith("hidden")
-             for line in src.splitlines()]
+             for line in src.splitlines() + e.run.get(name, "").splitlines()]  # as written and as run
     lines += a.answers.splitlines()
     out = [normalise(line).strip() for line in lines]
     return sorted({line for line in out if len(line) >= 8}, key=len, reverse=True)
@@ -818,14 +851,80 @@ def grade_submission(path: Path, student: str, assignments: dict[str, Assignment
     routes, why = course_routes(written(layout.steps, a), [e.label for e in a.exercises])
     result["course_routes"] = sorted(routes)
     result["flags"] += [f"course's version: {w}" for w in why]
+    try:
+        ref = reference(a, options)
+    except Exception as e:  # noqa: BLE001 - the parts are then judged on the submission's own values
+        ref = None
+        result["problems"].append(f"the grader could not run the solution for its reference values "
+                                  f"({type(e).__name__}: {e}); each part was judged on this notebook's own values")
     start = time.monotonic()
     outcome = _execute(layout, a, options, result)
     result["seconds"] = round(time.monotonic() - start, 1)
     ran = [(r.seconds, _where(s)) for s, r in zip(layout.steps, outcome) if r is not None]
     if ran:  # helps to choose --cell-timeout
         result["slowest_cell"] = {"where": max(ran)[1], "seconds": round(max(ran)[0], 1)}
-    _score(a, layout, outcome, result)
+    _score(a, layout, outcome, result, ref)
     return result
+
+
+def reference(a: Assignment, options: Options) -> dict[tuple[str, str], bytes | None]:
+    """The records of the solution's own run, per (check cell, part): computed once per
+    assignment, profile and grader version in ``options.reference_dir`` (a lock lets one worker
+    run it while the others wait), in the sandbox, with the solution's code only. None for a part
+    the solution's run did not pass."""
+    h = hashlib.sha256()
+    for path in [a.path, Path(verdict.__file__), Path(verdict.__file__).with_name("kernel_recorder.py"),
+                 Path(__file__)] + sorted((ROOT / "course_utils").glob("*.py")):
+        h.update(Path(path).read_bytes())
+    h.update(json.dumps([options.profile, options.graded_only, options.sandbox]).encode())
+    key = f"{a.name}-{h.hexdigest()[:16]}"
+    if key in _REFERENCES:  # this process ran or read it already
+        return _REFERENCES[key]
+    base = Path(options.reference_dir) if options.reference_dir else Path(tempfile.mkdtemp(prefix="grade-reference-"))
+    folder = base / key
+    base.mkdir(parents=True, exist_ok=True)
+    import fcntl
+    with open(base / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "index.json").is_file():
+            _run_reference(a, options, folder)
+    index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+    out = {}
+    for key, name in index["parts"].items():
+        check_id, part = key.split("\0", 1)
+        out[(check_id, part)] = verdict.read_bytes(folder / name) if name else None
+    if not options.reference_dir:
+        shutil.rmtree(base, ignore_errors=True)
+    _REFERENCES[key] = out
+    return out
+
+
+_REFERENCES: dict[str, dict[tuple[str, str], bytes | None]] = {}
+
+
+def _run_reference(a: Assignment, options: Options, folder: Path) -> None:
+    """Run the solution notebook as a submission and keep its parts' records in ``folder``."""
+    nb = _read_notebook(a.path)
+    layout = plan(nb, a, options.graded_only)
+    result = {"problems": [], "notebook": None}
+    outcome = _execute(layout, a, options, result)
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    parts = {}
+    for i, (step, r) in enumerate(zip(layout.steps, outcome)):
+        if step.kind != "test":
+            continue
+        name = None
+        if r is not None and r.status == "ok" and r.records is not None:
+            name = f"{i}.rec"
+            (tmp / name).write_bytes(r.records)
+        parts[f"{step.key}\0{step.part}"] = name
+    (tmp / "index.json").write_text(json.dumps({"parts": parts, "problems": result["problems"]}), encoding="utf-8")
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # another grader kept one meanwhile
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 MAX_RESTARTS = 2  # kernels a submission may lose before the rest of it is given up
@@ -848,14 +947,42 @@ def _start(work: Path, options: Options) -> Kernel:
     return kernel
 
 
-def _run_step(kernel: Kernel, step: Step, a: Assignment, options: Options, end: float) -> CellResult:
-    """Run one step (a test part after the grader's restore step) within the notebook's time."""
+def step_code(step: Step) -> str:
+    """The code the kernel runs for a step: a test part with its check calls sent to the recorder."""
+    if step.kind == "test" and step.exercise is not None:
+        return step.exercise.run.get(step.part, step.source)
+    return step.source
+
+
+def _run_step(kernel: Kernel, step: Step, a: Assignment, options: Options, end: float,
+              work: Path | None = None) -> CellResult:
+    """Run one step within the notebook's time; a test part runs after the grader's restore step,
+    and its records are then saved by the recorder and read back (``CellResult.records``)."""
+    record = (work or Path(tempfile.gettempdir())) / f".grader-{os.urandom(8).hex()}.rec"
     if step.kind == "test":
-        restored = kernel.run(_restore(a), max(1.0, min(60, end - time.monotonic())), options.max_output)
+        restored = kernel.run(_restore(a, record), max(1.0, min(60, end - time.monotonic())), options.max_output)
         if not kernel.alive:
             return restored
     timeout = min(options.cell_timeout, max(1.0, end - time.monotonic()))
-    return kernel.run(step.source, timeout, options.max_output, history=step.kind == "student")
+    result = kernel.run(step_code(step), timeout, options.max_output, history=step.kind == "student")
+    if step.kind == "test" and result.status == "ok" and kernel.alive:
+        saved = kernel.run(verdict.SAVE_SOURCE, max(1.0, min(60, end - time.monotonic())), options.max_output)
+        try:
+            if saved.status != "ok":
+                raise verdict.Unreadable(f"the recorder could not save ({saved.ename})")
+            result.records = verdict.read_bytes(record)
+        except verdict.Unreadable as e:
+            result.record_error = str(e)
+        finally:
+            _unlink(record)
+    return result
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _execute(layout: Layout, a: Assignment, options: Options, result: dict) -> list[CellResult | None]:
@@ -882,7 +1009,7 @@ def _execute(layout: Layout, a: Assignment, options: Options, result: dict) -> l
                 break
             if step.skip or step.kind == "test" and step.key in lost:
                 continue
-            outcome[i] = _run_step(kernel, step, a, options, end)
+            outcome[i] = _run_step(kernel, step, a, options, end, work)
             if outcome[i].status not in ("ok", "error") and step.kind == "test":
                 lost.add(step.key)
             if kernel.alive:
@@ -898,7 +1025,7 @@ def _execute(layout: Layout, a: Assignment, options: Options, result: dict) -> l
             kernel = _start(work, options)
             for j in range(i):
                 if outcome[j] is not None and outcome[j].status in ("ok", "error"):
-                    _run_step(kernel, steps[j], a, options, end)
+                    _run_step(kernel, steps[j], a, options, end, work)
                 if not kernel.alive:
                     break
             if not kernel.alive:
@@ -948,8 +1075,35 @@ def _where(step: Step) -> str:
     return f"cell {step.key or '(no id)'}"
 
 
-def _score(a: Assignment, layout: Layout, outcome: list[CellResult | None], result: dict) -> None:
-    """Points per exercise, messages, and the submission's status."""
+def _verdict(r: CellResult, ref: dict | None, key: tuple[str, str]) -> tuple[bool, str, list[str]]:
+    """The grader's own verdict on a part the kernel reported "ok": its records re-judged against
+    the reference run's (``course_tools.verdict.judge``)."""
+    if r.records is None:
+        return False, f"the grader could not read this part's outputs ({r.record_error})", [
+            f"its record file was missing or not the recorder's ({r.record_error})"]
+    try:
+        student = verdict.parse_records(r.records)
+    except verdict.Unreadable as e:
+        return False, f"the grader could not read this part's outputs ({e})", [f"its record file was not the recorder's ({e})"]
+    notes = []
+    theirs = None
+    if ref is not None and ref.get(key) is not None:
+        try:
+            theirs = verdict.parse_records(ref[key])
+        except verdict.Unreadable:
+            theirs = None
+    if theirs is None:
+        notes.append("no reference values for this part: judged on the notebook's own values")
+    ok, message, more = verdict.judge(student, theirs)
+    if any(rec.get("modes", 0) != 0 for rec in student["records"]):
+        notes.append("a torch function mode was active while the tests ran")
+    return ok, message, notes + more
+
+
+def _score(a: Assignment, layout: Layout, outcome: list[CellResult | None], result: dict,
+           ref: dict | None = None) -> None:
+    """Points per exercise, messages, and the submission's status. A test part passes when the
+    kernel's reply is "ok" AND the grader's re-check of its records passes (:func:`_verdict`)."""
     secret = secrets(a)
     bad = {"timeout", "flood", "died", "stuck"}
     seen = [r.status for r in outcome if r is not None]
@@ -969,8 +1123,12 @@ def _score(a: Assignment, layout: Layout, outcome: list[CellResult | None], resu
         for name, _ in e.parts:
             r = next((r for s, r in zip(layout.steps, outcome)
                       if s.kind == "test" and s.exercise is e and s.part == name), None)
-            parts.append({"part": name, "passed": r is not None and r.status == "ok",
-                          "message": "not run" if r is None else _message(r, secret)})
+            passed, message = r is not None and r.status == "ok", "not run" if r is None else _message(r, secret)
+            if passed:
+                passed, why, notes = _verdict(r, ref, (e.check_id, name))
+                message = _scrub(why, secret) if why else ""
+                result["flags"] += [f"Exercise {e.label}, {name}: {_scrub(n, secret)}" for n in dict.fromkeys(notes)]
+            parts.append({"part": name, "passed": passed, "message": message})
         spoiled = any(r is not None and r.status in bad for r in own)
         spoiled |= any(p["message"].startswith(("stopped", "the kernel")) for p in parts)
         share = e.points / max(1, len(parts))
@@ -1133,6 +1291,18 @@ def grade_all(submissions: list[tuple[str, Path]], solutions: Path, options: Opt
     and assignment) is not graded again.
     """
     names = names or result_names(submissions)
+    temporary = None
+    if options.reference_dir is None:  # the solution's reference run: once per assignment for the batch
+        temporary = None if out else tempfile.mkdtemp(prefix="grade-reference-")
+        options = replace(options, reference_dir=str(Path(out) / ".reference") if out else temporary)
+    try:
+        return _grade_all(submissions, solutions, options, jobs, out, regrade, names)
+    finally:
+        if temporary:
+            shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _grade_all(submissions, solutions, options, jobs, out, regrade, names) -> list[dict]:
     results: list[dict] = [{}] * len(submissions)
     todo = []
     for i, (student, path) in enumerate(submissions):

@@ -14,7 +14,8 @@ import pytest
 
 from course_tools import grade
 
-from test_grade import TOY, _cell, _index, inserted, toy, untouched
+from course_tools import release
+from test_grade import TOY, _answer, _cell, _index, _test, inserted, toy, untouched
 
 ROOT = Path(__file__).resolve().parents[1]
 MARK = "sandbox-survivor-3f9a"
@@ -36,6 +37,106 @@ def _stripped(nb):
 
 
 NB00_POINTS = grade.load_assignment(ROOT / "solutions" / "00_welcome.ipynb").max_score
+
+# A second toy assignment whose checks compare tensors (check_close goes through torch.all) and
+# whose hidden test draws its input from the global generator after the student's constructor ran.
+TOY91 = {"cells": [
+    _cell("c91-setup", "import torch\nfrom torch import nn\n\nfrom course_utils import checks"),
+    _cell("ex91-1", "def scale(x):\n    ### BEGIN SOLUTION\n    return 3 * x\n    ### END SOLUTION", _answer("ex91-1")),
+    _cell("check91-1", "x = torch.linspace(-1, 1, 5)\nwith checks.guard('scale(x)'):\n    got = scale(x)\n"
+                       "checks.check_close(got, 3 * x, 'scale(x)')\n"
+                       "### BEGIN HIDDEN TESTS\n_x = torch.rand(4, 3) - 0.5\n"
+                       "with checks.guard('scale of a (4, 3) tensor'):\n    _got = scale(_x)\n"
+                       "checks.check_close(_got, 3 * _x, 'hidden: scale of a random (4, 3) tensor')\n"
+                       "checks.check(torch.equal(scale(torch.zeros(2)), torch.zeros(2)), 'hidden: scale(0) is 0')\n"
+                       "_y = torch.rand(3, generator=torch.Generator().manual_seed(3))\n"
+                       "checks.check_close(scale(_y), 3 * _y, 'hidden: scale of a seeded draw')\n"
+                       "### END HIDDEN TESTS", _test("check91-1", 2)),
+    _cell("ex91-2", "class Noisy(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                    "        ### BEGIN SOLUTION\n        self.w = nn.Parameter(torch.randn(3))\n        ### END SOLUTION\n\n"
+                    "    def forward(self, x):\n        ### BEGIN SOLUTION\n        return x * self.w\n"
+                    "        ### END SOLUTION", _answer("ex91-2")),
+    _cell("check91-2", "with checks.guard('Noisy()(x)'):\n    got = Noisy()(torch.ones(3))\n"
+                       "checks.check_shape(got, (3,), 'Noisy()(x)')\n### BEGIN HIDDEN TESTS\n"
+                       "torch.manual_seed(5)\n_m = Noisy()\n_x = torch.randn(3)  # drawn after the constructor\n"
+                       "with torch.no_grad():\n    checks.check_close(_m(_x) / _m.w, _x, 'hidden: Noisy multiplies by w')\n"
+                       "checks.check_close(_x.abs().sum() * 0 + 1, 1.0, 'hidden: a value of the test alone')\n"
+                       "### END HIDDEN TESTS", _test("check91-2", 1)),
+], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+RIGHT91 = {"ex91-1": "def scale(x):\n    return 3 * x",
+           "ex91-2": "class Noisy(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                     "        self.w = nn.Parameter(torch.randn(3))\n\n    def forward(self, x):\n        return x * self.w"}
+
+
+def toy91(extra="", **answers):
+    """Notebook 91 as released, with the answers given (a key absent: left unanswered) and
+    ``extra`` code at the top of the first answer cell (a cell the grader always runs)."""
+    nb = release.release_notebook(TOY91)
+    for cell in nb["cells"]:
+        if cell["id"] in answers:
+            cell["source"] = answers[cell["id"]]
+    first = nb["cells"][_index(nb, "ex91-1")]
+    first["source"] = extra + "\n\n" + "".join(first["source"])
+    return nb
+
+
+def untouched_with(extra):
+    """The toy as released (no answer), with ``extra`` code at the top of its first answer cell."""
+    nb = untouched()
+    first = nb["cells"][_index(nb, "ex90-1")]
+    first["source"] = extra + "\n\n" + "".join(first["source"])
+    return nb
+
+
+ZEROS = {"ex91-1": "def scale(x):\n    return torch.zeros_like(x)",
+         "ex91-2": "class Noisy(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                   "        self.w = torch.zeros(3)\n\n    def forward(self, x):\n        return torch.ones(2)"}
+# torch.all and torch.allclose patched (a full-width letter hid it from the old flags)
+PATCH_ALL = ("\uff54orch.all = lambda *a, **k: torch.tensor(True)\n"
+             "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True")
+MODE = ("from torch.overrides import TorchFunctionMode\n\nclass Yes(TorchFunctionMode):\n"
+        "    def __torch_function__(self, func, types, args=(), kwargs=None):\n"
+        "        if func in (torch.all, torch.Tensor.all, torch.allclose, torch.equal):\n"
+        "            return torch.tensor(True)\n"
+        "        return func(*args, **(kwargs or {}))\n\nYes().__enter__()")
+# every cell's reply says "ok": the shell's run_cell forgets the error
+WRAP_KERNEL = ("_ip = get_ipython()\n_run, _run_async = _ip.run_cell, _ip.run_cell_async\n\n"
+               "def _forget(result):\n    result.error_in_exec = None\n    result.error_before_exec = None\n"
+               "    return result\n\n"
+               "async def _ok_async(*a, **k):\n    return _forget(await _run_async(*a, **k))\n\n"
+               "_ip.run_cell = lambda *a, **k: _forget(_run(*a, **k))\n_ip.run_cell_async = _ok_async")
+# a module of no-op checks found first when the grader reloads course_utils.checks
+SHADOW = ("import os, sys, course_utils\nos.makedirs('fake', exist_ok=True)\n"
+          "open('fake/checks.py', 'w').write('import contextlib\\nclass CheckFailed(AssertionError): pass\\n'\n"
+          "    'def check(*a, **k): pass\\ncheck_close = check_shape = passed = check\\n'\n"
+          "    '@contextlib.contextmanager\\ndef guard(*a, **k):\\n    try:\\n        yield\\n'\n"
+          "    '    except Exception:\\n        pass\\n')\n"
+          "course_utils.__path__.insert(0, os.path.abspath('fake'))\n"
+          "import importlib\nimportlib.reload(sys.modules['course_utils.checks'])")
+# the recorder's file replaced by one that says every check held
+FORGE = ("import __main__, json, struct\n\ndef _forge():\n    rec = __main__._grader_rec\n"
+         "    def save():\n        sites = [f'{p}:{i}' for p in ('visible check', 'hidden tests') for i in range(1, 9)]\n"
+         "        records = [{'site': s, 'n': 0, 'kind': 'bool', 'label': 'ok', 'held': True} for s in sites]\n"
+         "        header = json.dumps({'records': records, 'count': 0, 'too_large': False}).encode()\n"
+         "        open(rec.path, 'wb').write(b'GRADEREC1' + struct.pack('<Q', len(header)) + header)\n"
+         "    rec.save = save\n")
+ZERO90 = {"ex90-1": "def double(x):\n    return 0", "ex90-2": "def square(x):\n    return 0",
+          "ex90-3": "def halve(x):\n    return 0"}
+FORGED = {"ex90-1": "def double(x):\n    _forge()\n    return 0", "ex90-2": "def square(x):\n    _forge()\n    return 0",
+          "ex90-3": "def halve(x):\n    _forge()\n    return 0"}
+# correct, but the constructor draws more random numbers than the solution's: the hidden test's
+# input (drawn after it) differs from the reference run's
+UNUSUAL91 = {"ex91-1": "def scale(x):\n    return x + x + x",
+             "ex91-2": "class Noisy(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                       "        self.w = nn.Parameter(torch.randn(5)[:3].clone())\n\n"
+                       "    def forward(self, x):\n        return self.w * x"}
+
+
+def _toy_with(extra, answers):
+    nb = toy(**{k.replace("-", "_"): v for k, v in answers.items()})
+    first = nb["cells"][_index(nb, "ex90-1")]
+    first["source"] = extra + "\n\n" + first["source"]
+    return nb
 
 # name -> (notebook or a function of the batch's folders, expected score, expected status)
 HOSTILE = {
@@ -75,6 +176,16 @@ HOSTILE = {
     "course_marker_cleared": (lambda d: _nb00(
         "import course_utils\nmy_psnr = course_utils.course_version('0.1')\n"
         "from course_utils import exercise\nexercise.USED_COURSE_VERSION.clear()"), 0, "ok"),
+    # verdicts outside the student's process: each cheat below passed every part before (issue 26)
+    "verdict_patched_torch": (lambda d: toy91(PATCH_ALL, **ZEROS), 0, "ok"),
+    "verdict_function_mode": (lambda d: toy91(MODE, **ZEROS), 0, "ok"),
+    "verdict_wrapped_kernel": (lambda d: untouched_with(WRAP_KERNEL), 0, "ok"),
+    "verdict_shadowed_checks": (lambda d: _toy_with(SHADOW, ZERO90), 0, "ok"),
+    "verdict_forged_records": (lambda d: _toy_with(WRAP_KERNEL + "\n" + FORGE, FORGED), 0, "ok"),
+    "verdict_honest_91": (lambda d: toy91(**RIGHT91), 3, "ok"),
+    "verdict_unusual_91": (lambda d: toy91(**UNUSUAL91), 3, "ok"),
+    "verdict_float64_91": (lambda d: toy91("torch.set_default_dtype(torch.float64)", **RIGHT91), 3, "ok"),
+    "verdict_half_91": (lambda d: toy91(PATCH_ALL, **{"ex91-1": RIGHT91["ex91-1"], "ex91-2": ZEROS["ex91-2"]}), 2, "ok"),
     # model answers never reach feedback, even spelled differently
     "leak_answer": (lambda d: _nb00("def my_psnr(y, x, data_range=1.0):\n    raise ValueError("
                                     f"{_model_answer_00()!r})"), 0, "ok"),
@@ -107,6 +218,7 @@ def batch(tmp_path_factory):
     sol.mkdir()
     subs.mkdir()
     (sol / "90_toy.ipynb").write_text(json.dumps(TOY))
+    (sol / "91_toy.ipynb").write_text(json.dumps(TOY91))
     shutil.copy(ROOT / "solutions" / "00_welcome.ipynb", sol / "00_welcome.ipynb")
     folders = {"subs": subs, "out": out}
     for name, (make, _, _) in HOSTILE.items():
@@ -163,6 +275,29 @@ def test_course_answers_by_any_route_get_no_points_and_are_flagged(batch):
 
 
 @pytest.mark.slow
+def test_the_grader_not_the_kernel_decides_each_part(batch):
+    """The cheats' kernels said "ok" (or their checks did not raise); the grader's re-check of the
+    recorded values against the reference run failed them, said so and flagged what it saw."""
+    def parts(name):
+        return [p for e in json.loads(batch["feedback"][f"{name}.json"])["exercises"] for p in e["parts"]]
+
+    for name in ("verdict_patched_torch", "verdict_function_mode", "verdict_wrapped_kernel", "verdict_forged_records"):
+        assert any(p["message"].startswith("the grader's re-check") for p in parts(name)), name
+    # the shadowed module never reaches the tests: the recorder's checks come from the course's text
+    assert "CheckFailed: double(2) should be 4" in [p["message"] for p in parts("verdict_shadowed_checks")]
+    assert "not the check the tests made" in " ".join(p["message"] for p in parts("verdict_forged_records"))
+    assert "torch function mode was active" in batch["rows"]["verdict_function_mode"]["flags"]
+    assert "own inputs" in batch["rows"]["verdict_unusual_91"]["flags"]   # said for a human to look at
+    assert "own inputs" not in batch["rows"]["verdict_honest_91"]["flags"]
+    assert "scale of a seeded draw: judged against the part's own inputs" in batch["rows"]["verdict_float64_91"]["flags"]
+    half = json.loads(batch["feedback"]["verdict_half_91.json"])["exercises"]
+    assert [e["points"] for e in half] == [2.0, 0.0]
+    # one reference run per assignment, kept with the batch
+    assert sorted(p.name.split("-")[0] for p in (batch["out"] / ".reference").iterdir()
+                  if p.is_dir()) == ["00_welcome", "90_toy", "91_toy"]
+
+
+@pytest.mark.slow
 def test_feedback_never_shows_model_answers(batch):
     answer = _model_answer_00()
     for name, text in batch["feedback"].items():
@@ -195,6 +330,13 @@ def test_flags_see_through_unicode_spellings():
     steps = [grade.Step("student", "x", "import course_utils\ncourse_utils.__path__.insert(0, '/tmp')")]
     assert any("imported" in f for f in grade.flags(steps))
     assert grade.flags([grade.Step("student", "x", "# import inspect\nx = 1")]) == []  # comments do not count
+    for code in ("getattr(checks, 'check_close')", "vars(checks)['check'] = print", "checks.__dict__['check'] = print",
+                 "globals()['checks'] = None", "import __main__\n__main__._grader_rec.save = print",
+                 "\uff47etattr(course_utils, 'checks')", "g = globals\ng()['checks'] = None"):
+        assert any("indirectly" in f for f in grade.flags([grade.Step("student", "x", code)])), code
+    assert any("run time" in f for f in grade.flags([grade.Step("student", "x", "exec('x = 1')")]))
+    for fine in ("getattr(net, 'scale', None)", "if 'x' in globals():\n    pass", "model.eval()\ntorch.compile(m)"):
+        assert grade.flags([grade.Step("student", "x", fine)]) == [], fine
 
 
 def test_scrubbing_removes_model_answers_whatever_the_spacing_or_spelling(tmp_path):
