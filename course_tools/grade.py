@@ -786,7 +786,14 @@ def _scrub(text: str, secret: list[str]) -> str:
     return text[:2000]
 
 
-def _message(r: CellResult, secret: list[str]) -> str:
+# what running out of the kernel's address space looks like from inside it: Python's MemoryError, or
+# an allocator's error (torch's CPU allocator, oneDNN, C++) that does not say "memory limit"
+_OUT_OF_MEMORY = re.compile(r"MemoryError|can't allocate memory|cannot allocate memory|out of memory|"
+                            r"bad_alloc|could not create a primitive|failed to allocate", re.I)
+
+
+def _message(r: CellResult, secret: list[str], memory_mb: int | None = None) -> str:
+    limit = f"the memory limit of {memory_mb} MB per kernel" if memory_mb else "the memory limit"
     if r.status == "ok":
         return ""
     if r.status == "timeout":
@@ -794,11 +801,15 @@ def _message(r: CellResult, secret: list[str]) -> str:
     if r.status == "flood":
         return "stopped: it printed too much output"
     if r.status in ("died", "stuck"):
-        return "the kernel died here (a crash, os._exit or the memory limit)" if r.status == "died" \
+        return f"the kernel died here (a crash, os._exit, or {limit} reached)" if r.status == "died" \
             else "the kernel did not respond to an interrupt and was stopped"
     if normalise(r.ename) in UNANSWERED:
         return "not answered yet"
-    return _scrub(f"{r.ename}: {r.evalue}".strip(": "), secret)
+    text = _scrub(f"{r.ename}: {r.evalue}".strip(": "), secret)
+    if _OUT_OF_MEMORY.search(f"{r.ename} {r.evalue}"):
+        text += (f" (probably {limit}: the grader's --memory sets it; an answer that needs more "
+                 "memory than the course's own is not gradable as it is)")
+    return text
 
 
 def _base(student: str, path: Path, options: Options) -> dict:
@@ -863,7 +874,7 @@ def grade_submission(path: Path, student: str, assignments: dict[str, Assignment
     ran = [(r.seconds, _where(s)) for s, r in zip(layout.steps, outcome) if r is not None]
     if ran:  # helps to choose --cell-timeout
         result["slowest_cell"] = {"where": max(ran)[1], "seconds": round(max(ran)[0], 1)}
-    _score(a, layout, outcome, result, ref)
+    _score(a, layout, outcome, result, ref, options.memory_mb)
     return result
 
 
@@ -1101,7 +1112,7 @@ def _verdict(r: CellResult, ref: dict | None, key: tuple[str, str]) -> tuple[boo
 
 
 def _score(a: Assignment, layout: Layout, outcome: list[CellResult | None], result: dict,
-           ref: dict | None = None) -> None:
+           ref: dict | None = None, memory_mb: int | None = None) -> None:
     """Points per exercise, messages, and the submission's status. A test part passes when the
     kernel's reply is "ok" AND the grader's re-check of its records passes (:func:`_verdict`)."""
     secret = secrets(a)
@@ -1123,7 +1134,7 @@ def _score(a: Assignment, layout: Layout, outcome: list[CellResult | None], resu
         for name, _ in e.parts:
             r = next((r for s, r in zip(layout.steps, outcome)
                       if s.kind == "test" and s.exercise is e and s.part == name), None)
-            passed, message = r is not None and r.status == "ok", "not run" if r is None else _message(r, secret)
+            passed, message = r is not None and r.status == "ok", "not run" if r is None else _message(r, secret, memory_mb)
             if passed:
                 passed, why, notes = _verdict(r, ref, (e.check_id, name))
                 message = _scrub(why, secret) if why else ""
@@ -1137,7 +1148,7 @@ def _score(a: Assignment, layout: Layout, outcome: list[CellResult | None], resu
             points = 0.0
             parts.append({"part": "course's version", "passed": False,
                           "message": "you went on with the course's version of this exercise: no points"})
-        answer_errors = [_message(r, secret) for r in own if r is not None and r.status != "ok"]
+        answer_errors = [_message(r, secret, memory_mb) for r in own if r is not None and r.status != "ok"]
         entry = {"exercise": e.exercise_id, "label": e.label, "points": points, "max_points": e.points,
                  "parts": parts, "answer_cell": answer_errors[0] if answer_errors else
                  ("missing" if e.exercise_id in layout.missing else "ran")}

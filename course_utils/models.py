@@ -61,7 +61,7 @@ def srcnn_border(f1: int = 9, f2: int = 1, f3: int = 5) -> int:
 
 
 def dcgan_init(m: nn.Module) -> None:
-    """Radford et al.: conv weights ~ N(0, 0.02), BatchNorm scale ~ N(1, 0.02), shift 0.
+    """Radford et al.: conv weights ~ N(0, 0.02²) (standard deviation 0.02), BatchNorm scale ~ N(1, 0.02²), shift 0.
     Use as ``G.apply(dcgan_init)``."""
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.normal_(m.weight, 0.0, 0.02)

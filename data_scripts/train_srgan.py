@@ -11,7 +11,8 @@ does), trained with BasicSR's step order (G's update with D frozen, then D's on 
 ``course_utils.train.gan_step(d_first=False)``): content loss ``--content`` (default VGG54 =
 ``relu5_4`` / 12.75, from ``course_utils.features``: ImageNet VGG-19 when its weights are here,
 else the labelled offline fallback; the source goes into the checkpoint's note) plus
-``--adv`` (1e-3) times the adversarial loss -log D(G(x^LR)).
+``--adv`` (1e-3) times the adversarial loss -log D(G(x^LR)), and with ``--tv W`` (the ocean report's
+SRGAN variants: 2e-8) W times the total variation of G's output (``course_utils.srgan.with_tv``).
 
 Training data: T91 in RGB minus ``--n-val`` images held out for validation, plus the colour
 built-in photos (``--builtin``), random HR patches with flips/rot90; x^LR is the MATLAB-bicubic
@@ -46,7 +47,7 @@ from course_utils.evaluate import evaluate_images  # noqa: E402
 from course_utils.images import load_builtin  # noqa: E402
 from course_utils.download import sha256sum  # noqa: E402
 from course_utils.zoo import REGISTRY, build  # noqa: E402
-from course_utils.srgan import Discriminator, init_as_interpolator  # noqa: E402
+from course_utils.srgan import Discriminator, init_as_interpolator, with_tv  # noqa: E402
 from course_utils.train import d_loss, g_loss_nonsat, gan_step, supervised_step, train_loop  # noqa: E402
 
 __all__ = ["main", "run_id", "deadline_step", "until_timestamp"]
@@ -86,6 +87,10 @@ def _main(argv=None) -> int:
                    "features.matched_content_weight), or 'auto' (default: 1 with ImageNet VGG-19, "
                    "whose 1/12.75 rescaling already does that; 'matched' with the offline features)")
     p.add_argument("--adv", type=positive_float, default=1e-3, help="adversarial weight (paper: 1e-3)")
+    p.add_argument("--tv", type=float, default=0.0,
+                   help="weight of a total variation term added to a VGG content loss "
+                   "(course_utils.srgan.with_tv; the ocean report's SRGAN variants: 2e-8; default 0, "
+                   "as the shipped srgan-x4 was trained)")
     p.add_argument("--features", choices=["auto", "imagenet", "random"], default="auto")
     p.add_argument("--random-init", dest="interp_init", action="store_false",
                    help="srresnet-x4 without --init: PyTorch's random initialisation (default: "
@@ -100,6 +105,10 @@ def _main(argv=None) -> int:
             positive_float(args.content_weight)
         except Exception:
             p.error(f"--content-weight {args.content_weight!r}: a number > 0, 'matched' or 'auto'")
+    if not args.tv >= 0:
+        p.error(f"--tv {args.tv}: give a weight >= 0 (the report's is 2e-8)")
+    if args.tv and (args.name != "srgan-x4" or CONTENT[args.content] is None):
+        p.error("--tv adds to a VGG content loss: use it with srgan-x4 and --content vgg22 or vgg54")
     if args.patch is not None and args.patch % 16:
         p.error(f"--patch {args.patch}: give a multiple of 16")
     until = until_timestamp(args.until)
@@ -154,11 +163,13 @@ def _main(argv=None) -> int:
             else:
                 weight = float(cw)
                 how = f"x {weight:g}"
-            feats_source = f"content loss: {args.content.upper()} {how} ({feats.source})"
+            feats_source = (f"content loss: {args.content.upper()} {how} ({feats.source})"
+                            + (f" + {args.tv:g} x TV" if args.tv else ""))
             print(feats_source)
 
-            def content(sr, hr):
+            def vgg(sr, hr):
                 return weight * perceptual_loss(feats, sr, hr, layer)
+            content = with_tv(vgg, args.tv)    # args.tv == 0: vgg itself
         D = Discriminator(patch)
         opt_d = torch.optim.Adam(D.parameters(), lr=lr)
         schedulers["D"] = torch.optim.lr_scheduler.CosineAnnealingLR(opt_d, T_max=args.steps,
@@ -176,7 +187,8 @@ def _main(argv=None) -> int:
               [init_sha, args.steps, batch, patch, lr, args.content if gan else "",
                args.adv if gan else 0, args.features if gan else "", args.builtin,
                args.n_val, args.seed] + ([] if args.init or args.interp_init else ["random-init"])
-              + ([args.content_weight] if gan and args.content_weight != "auto" else []),
+              + ([args.content_weight] if gan and args.content_weight != "auto" else [])
+              + ([f"tv={args.tv:g}"] if args.tv else []),
               cfg, argv, args.runs_dir)
     hist = train_loop(deadline_step(step, until), loader, args.steps, models, optimizers,
                       schedulers, val_fn=val_fn, val_every=args.val_every, checkpoint=run.work,

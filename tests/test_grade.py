@@ -237,7 +237,8 @@ def test_failures_are_reported_where_they_happened(graded):
     assert every["exercises"][2]["parts"][0]["message"].startswith("the kernel died here")
     assert fb["toy_syntax"]["exercises"][0]["answer_cell"].startswith("SyntaxError")
     assert fb["toy_flood"]["exercises"][2]["answer_cell"].startswith("stopped: it printed")
-    assert "MemoryError" in fb["toy_memory"]["exercises"][0]["parts"][0]["message"]
+    oom = fb["toy_memory"]["exercises"][0]["parts"][0]["message"]
+    assert "MemoryError" in oom and "the memory limit of 2048 MB per kernel" in oom
     assert fb["nb00_wrong_sum"]["exercises"][0]["parts"][0]["message"].startswith("CheckFailed: ")
 
 

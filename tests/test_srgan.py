@@ -573,3 +573,16 @@ def test_train_heightfield_bad_arguments_are_one_line_and_exit_2(tmp_path, capsy
     err = capsys.readouterr().err
     assert "error: " in err.strip().splitlines()[-1] and "Traceback" not in err  # (argparse: usage, then the line)
     assert not list(tmp_path.glob("*.pt"))
+
+
+@pytest.mark.parametrize("argv, why", [
+    (["srgan-x4", "--steps", "1", "--tv", "-1"], "--tv -1.0: give a weight >= 0"),
+    (["srgan-x4", "--steps", "1", "--tv", "nan"], "--tv nan: give a weight >= 0"),
+    (["srgan-x4", "--steps", "1", "--tv", "2e-8", "--content", "mse"], "--tv adds to a VGG content loss"),
+    (["srresnet-x4", "--steps", "1", "--tv", "2e-8"], "--tv adds to a VGG content loss"),
+])
+def test_train_srgan_tv_option_refuses_what_it_cannot_do(argv, why, capsys):
+    mod = _train_srgan_module()
+    with pytest.raises(SystemExit) as e:
+        mod._main(argv)
+    assert e.value.code == 2 and why in capsys.readouterr().err
