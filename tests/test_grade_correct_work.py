@@ -112,7 +112,9 @@ def test_the_checks_themselves_accept_a_float64_default(tmp_path, monkeypatch, n
     """What the student sees in their own notebook: the same grading without the grader's reset of the
     default dtype before each test part, so the checks and hidden tests must not depend on it."""
     restore = grade._restore
-    monkeypatch.setattr(grade, "_restore", lambda a: restore(a).replace("set_default_dtype", "get_default_dtype"))
+    reset = "_grader_torch.set_default_dtype(_grader_torch.float32)\n"
+    assert reset in restore(grade.load_assignment(ROOT / "solutions" / f"{name}.ipynb"), tmp_path / "r.json")
+    monkeypatch.setattr(grade, "_restore", lambda a, record: restore(a, record).replace(reset, ""))
     path = tmp_path / f"{name}.ipynb"
     path.write_text(json.dumps(float64_default(name)))
     assignments = {name: grade.load_assignment(ROOT / "solutions" / f"{name}.ipynb")}
