@@ -185,6 +185,7 @@ class Options:
     graded_only: bool = True      # run only the cells the exercises and tests need (not --all-cells)
     sandbox: bool = True          # each kernel in bubblewrap (False: --unsafe-no-sandbox)
     reference_dir: str | None = None  # where the solution's reference runs are kept (per batch)
+    assignments_file: str | None = None  # the batch's solutions, read once (grade_all writes it)
 
 
 NO_SANDBOX = ("bubblewrap (bwrap) is not installed or does not work here, and without it a submission's "
@@ -351,6 +352,20 @@ def load_assignments(solutions: Path) -> dict[str, Assignment]:
     """Every graded solution notebook in a folder, by name (file stem)."""
     found = {p.stem: load_assignment(p) for p in sorted(Path(solutions).glob("*.ipynb"))}
     return {name: a for name, a in found.items() if a.exercises}
+
+
+def save_assignments(assignments: dict[str, Assignment], path: Path) -> None:
+    """Write what :func:`load_assignments` read as plain JSON, so that each worker of a batch reads
+    it in milliseconds instead of parsing and validating every solution notebook again."""
+    _write_atomic(Path(path), json.dumps({name: {**asdict(a), "path": str(a.path)} for name, a in assignments.items()}))
+
+
+def read_assignments(path: Path) -> dict[str, Assignment]:
+    """The assignments :func:`save_assignments` wrote."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {name: Assignment(**{**a, "path": Path(a["path"]), "exercises": [
+        Exercise(**{**e, "parts": [tuple(part) for part in e["parts"]]}) for e in a["exercises"]]})
+        for name, a in data.items()}
 
 
 def find_assignment(nb: dict, assignments: dict[str, Assignment]) -> tuple[str | None, int]:
@@ -1209,7 +1224,9 @@ def collect_submissions(paths: list[Path]) -> list[tuple[str, Path]]:
 def _grade_one(path: Path, student: str, solutions: Path, options: Options) -> dict:
     """Grade one submission in this process; a grader bug costs this submission only."""
     try:
-        return grade_submission(path, student, load_assignments(solutions), options)
+        assignments = read_assignments(Path(options.assignments_file)) if options.assignments_file \
+            else load_assignments(solutions)
+        return grade_submission(path, student, assignments, options)
     except Exception as e:
         result = _base(student, path, options)
         result.update(status="grader error", problems=[f"{type(e).__name__}: {e}"])
@@ -1306,9 +1323,17 @@ def grade_all(submissions: list[tuple[str, Path]], solutions: Path, options: Opt
     if options.reference_dir is None:  # the solution's reference run: once per assignment for the batch
         temporary = None if out else tempfile.mkdtemp(prefix="grade-reference-")
         options = replace(options, reference_dir=str(Path(out) / ".reference") if out else temporary)
+    private = tempfile.mkdtemp(prefix="grade-assignments-")  # outside every sandbox (a private /tmp there)
     try:
+        if options.assignments_file is None:
+            try:  # read the solutions once for the batch; if they cannot be read, each worker says why
+                save_assignments(load_assignments(solutions), Path(private) / "assignments.json")
+                options = replace(options, assignments_file=str(Path(private) / "assignments.json"))
+            except Exception:  # noqa: BLE001
+                pass
         return _grade_all(submissions, solutions, options, jobs, out, regrade, names)
     finally:
+        shutil.rmtree(private, ignore_errors=True)
         if temporary:
             shutil.rmtree(temporary, ignore_errors=True)
 

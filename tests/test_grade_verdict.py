@@ -127,3 +127,17 @@ def test_record_files_are_read_safely(tmp_path, monkeypatch):
     for path in (outside, link, fifo, big, junk, tmp_path / "missing.rec"):
         with pytest.raises(verdict.Unreadable):
             verdict.read_records(path)
+
+
+def test_the_batch_reads_the_solutions_once_and_its_workers_get_the_same_assignments(tmp_path, monkeypatch):
+    solutions = grade.ROOT / "solutions"
+    loaded = grade.load_assignments(solutions)
+    grade.save_assignments(loaded, tmp_path / "a.json")
+    assert grade.read_assignments(tmp_path / "a.json") == loaded   # every field, parts as tuples, paths
+    # a worker given the file never parses a notebook; without it, it reads the solutions itself
+    monkeypatch.setattr(grade, "load_assignment", lambda p: pytest.fail(f"parsed {p}"))
+    seen = {}
+    monkeypatch.setattr(grade, "grade_submission", lambda path, student, a, o: seen.setdefault("a", a) and {})
+    grade._grade_one(tmp_path / "x.ipynb", "s", solutions,
+                     grade.Options(assignments_file=str(tmp_path / "a.json")))
+    assert seen["a"] == loaded
