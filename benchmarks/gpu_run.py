@@ -280,8 +280,7 @@ def heldout_score(name: str, path: Path, meta: dict) -> tuple[str, float] | None
     from course_utils import setup
     from course_utils.checkpoints import load_checkpoint, load_weights
     from course_utils.data import get_images, split_train_val
-    from course_utils.evaluate import evaluate_images
-    from course_utils.zoo import REGISTRY, build, run_model
+    from course_utils.zoo import REGISTRY, build
 
     record = REGISTRY.get(name)
     if record is None or record.script not in ("data_scripts/train_sr.py", "data_scripts/train_srgan.py",
@@ -291,17 +290,13 @@ def heldout_score(name: str, path: Path, meta: dict) -> tuple[str, float] | None
     load_weights(model, {k: v.float() if v.is_floating_point() else v
                          for k, v in load_checkpoint(path, name=name)["state_dict"].items()}, path)
     model.eval()
+    script = _script(record.script)   # its own validation function, so the score is the run's
     with torch.no_grad():
         if record.script == "data_scripts/train_heightfield.py":
-            import importlib.util
-            spec = importlib.util.spec_from_file_location("_train_heightfield",
-                                                          ROOT / "data_scripts" / "train_heightfield.py")
-            mod = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(mod)
             scale = record.scales[0]
-            dev = mod.ocean_dataset("dev", int(meta.get("n_dev", 32)))["images"]
+            dev = script.ocean_dataset("dev", int(meta.get("n_dev", 32)))["images"]
             return (f"ocean dev surfaces ({len(dev)}), shave {scale}",
-                    float(mod.dev_psnr(model, mod.bicubic_down(dev, scale).clamp(0, 1), dev, scale)))
+                    float(script.dev_psnr(model, script.bicubic_down(dev, scale).clamp(0, 1), dev, scale)))
         cfg = setup(profile="cpu", seed=0, device="cpu", quiet=True)
         rgb = record.script == "data_scripts/train_srgan.py"
         images, names, _ = get_images("T91", cfg, mode="rgb" if rgb else "y", fallback=False)
@@ -309,13 +304,17 @@ def heldout_score(name: str, path: Path, meta: dict) -> tuple[str, float] | None
         _, _, val, vnames = split_train_val(images, names, n_val=n_val, seed=0)
         if meta.get("val_images") and list(meta["val_images"]) != vnames:
             raise ValueError(f"its meta's val_images {meta['val_images']} are not T91's held-out {vnames}")
-        if rgb:
-            score = evaluate_images(lambda x, s: model(x.float()).double(), val, 4, vnames, rgb=True)["psnr"]
-        else:
-            scores = [evaluate_images(lambda x, s: run_model(name, model, x, s).double(), val, s,
-                                      vnames)["psnr"] for s in record.scales]
-            score = sum(scores) / len(scores)
+        score = script.heldout_psnr(model, val, vnames) if rgb else script.heldout_psnr(name, model, val, vnames)
         return f"T91 held-out {', '.join(vnames)}", float(score)
+
+
+def _script(path: str):
+    """The training script ``data_scripts/NAME.py`` as a module (its validation functions)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f"_gpu_run_{Path(path).stem}", ROOT / path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def check(out: Path, recompute: bool = True) -> int:

@@ -19,6 +19,11 @@ replaces one, and only after its checks (:func:`ship_problems`: the run finished
 (or ``--ship-partial`` was given for a run stopped by ``--until``; Ctrl-C never ships), trained at
 least one step, and the result loads into the registry's architecture with finite weights).
 
+Every script trains on ``--device`` (default: CUDA when there is one, else the CPU): its models,
+losses, feature networks and validation inputs live there, batches are moved there by
+``train_loop``, results are saved from the CPU, and the meta says where the run trained
+(:func:`hardware`).
+
 Bad arguments and missing inputs give one line ``error: ...`` and exit status 2 (:func:`guarded`).
 """
 from __future__ import annotations
@@ -36,8 +41,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 __all__ = ["RunError", "run_id", "deadline_step", "until_timestamp", "positive_int",
-           "nonnegative_int", "positive_float", "add_common_arguments", "Run", "ship_problems",
-           "finish", "steps_done", "final_val", "stop_early", "stopped_how", "guarded"]
+           "nonnegative_int", "positive_float", "device_name", "hardware", "add_common_arguments",
+           "Run", "ship_problems", "finish", "steps_done", "final_val", "stop_early", "stopped_how", "guarded"]
 
 
 class RunError(Exception):
@@ -101,16 +106,44 @@ nonnegative_int = _number(int, 0, "a whole number >= 0")
 positive_float = _number(float, 1e-300, "a number > 0")
 
 
+def device_name(text: str) -> str:
+    """``--device``: "cpu", "cuda" or "cuda:N" (argparse's one-line error otherwise)."""
+    import torch
+    try:
+        dev = torch.device(text)
+    except RuntimeError:
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give cpu, cuda or cuda:N")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{text!r}: this machine has no CUDA device (give cpu)")
+    return text
+
+
+def hardware(device) -> str:
+    """Where a run trains, in a note's words: "1 CPU thread", "2 CPU threads" or "GPU (its name)"."""
+    import torch
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return f"GPU ({torch.cuda.get_device_name(dev)})"
+    if dev.type == "cpu":
+        n = torch.get_num_threads()
+        return f"{n} CPU thread{'s' if n > 1 else ''}"
+    return dev.type
+
+
 def add_common_arguments(p: argparse.ArgumentParser, ckpt_every: int, val_every: int | None,
                          until: bool = True) -> None:
-    """The arguments every training script shares: --val-every, --ckpt-every, --threads, --seed,
-    --until, --ship, --ship-partial, --out, --runs-dir."""
+    """The arguments every training script shares: --val-every, --ckpt-every, --threads, --device,
+    --seed, --until, --ship, --ship-partial, --out, --runs-dir."""
     if val_every is not None:
         p.add_argument("--val-every", type=positive_int, default=val_every,
                        help=f"validate every N steps (default {val_every})")
     p.add_argument("--ckpt-every", type=positive_int, default=ckpt_every,
                    help=f"write the run's work file every N steps (default {ckpt_every})")
     p.add_argument("--threads", type=positive_int, default=1, help="CPU threads (default 1)")
+    p.add_argument("--device", type=device_name,
+                   help="train on this device: cpu, cuda or cuda:N (default: CUDA when there is one)")
     p.add_argument("--seed", type=int, default=0)
     if until:
         p.add_argument("--until", help="stop at this UTC time HH:MM[:SS] (the work file is written; "
@@ -136,6 +169,7 @@ class Run:
         self.script, self.name, self.settings = script, name, list(settings)
         self.argv = list(sys.argv[1:] if argv is None else argv)
         self.id = run_id([name, *self.settings])
+        self.device = getattr(cfg, "device", "cpu")
         self.folder = Path(runs_dir or Path(cfg.data_dir) / "runs") / f"{name}_{self.id}"
         self.work = self.folder / "work.pt"
         self.best = self.folder / "best.pt"
@@ -173,10 +207,11 @@ class Run:
             shlex.quote(a) for a in self.argv if a not in drop)
 
     def meta(self, steps: int, seconds: float, **extra) -> dict:
-        """The one meta of a result: command, steps, seconds, the threads torch actually used."""
+        """The one meta of a result: command, steps, seconds, the threads torch actually used, and
+        where the run trained (:func:`hardware`)."""
         import torch
         return {"command": self.command(), "steps": int(steps), "seconds": round(float(seconds), 1),
-                "threads": torch.get_num_threads(), **extra}
+                "threads": torch.get_num_threads(), "device": hardware(self.device), **extra}
 
     def log(self, **facts) -> None:
         """Append this invocation to ``run.json`` (settings, then one entry per invocation)."""

@@ -68,7 +68,8 @@ def save_checkpoint(path: str | Path, state_dict: dict, name: str, meta: dict | 
     beside it (the file's sha256, for the README's table); return the file's sha256.
 
     Args:
-        state_dict: ``model.state_dict()`` (tensors only).
+        state_dict: ``model.state_dict()`` (tensors only, on any device: they are stored from the
+            CPU, so the file loads on a machine without that device).
         meta: plain facts (numbers, strings, lists): command, steps, time, scores.
         extra: more tensors/state dicts to resume training (optimizer, history).
         half: store the float32 tensors of ``state_dict`` as float16 (half the size;
@@ -77,6 +78,7 @@ def save_checkpoint(path: str | Path, state_dict: dict, name: str, meta: dict | 
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    state_dict = {k: v.detach().cpu() for k, v in state_dict.items()}
     if half:
         state_dict = {k: v.half() if v.dtype == torch.float32 else v for k, v in state_dict.items()}
     obj = {"format": FORMAT, "name": name, "state_dict": state_dict, "meta": meta or {}}

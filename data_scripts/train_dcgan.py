@@ -42,7 +42,7 @@ def _main(argv=None) -> int:
     args = p.parse_args(argv)
     until = until_timestamp(args.until)
     torch.set_num_threads(args.threads)
-    cfg = course_utils.setup(profile="cpu", seed=args.seed)
+    cfg = course_utils.setup(profile="cpu", seed=args.seed, device=args.device)
     torch.set_num_threads(args.threads)   # (setup may change it)
     x, _, source = load_mnist(cfg, "test")
     print(source, tuple(x.shape), flush=True)
@@ -50,6 +50,7 @@ def _main(argv=None) -> int:
     G, D = DCGANGenerator(defaults["nz"]), DCGANDiscriminator()
     G.apply(dcgan_init)
     D.apply(dcgan_init)
+    G.to(cfg.device), D.to(cfg.device)   # before their optimisers; batches are moved by train_loop
     opt_g = torch.optim.Adam(G.parameters(), lr=defaults["lr"], betas=defaults["betas"])
     opt_d = torch.optim.Adam(D.parameters(), lr=defaults["lr"], betas=defaults["betas"])
     run = Run("train_dcgan.py", "dcgan-mnist", [args.steps, args.batch, args.seed, source], cfg,
@@ -63,11 +64,10 @@ def _main(argv=None) -> int:
     if stop_early(run, hist, args.steps, stopped, args.ship_partial):
         return 1
     meta = run.meta(steps, hist["seconds"])
-    threads = meta["threads"]
     every50 = slice(49, None, 50)  # the losses at steps 50, 100, ... (what the first script logged)
     meta.update({"batch": args.batch, "nz": G.nz, "data": source, "seed": args.seed,
                  "note": f"DCGAN generator, {steps} steps on the {source}, {meta['seconds'] / 60:.1f} "
-                         f"min on {threads} CPU thread{'s' if threads > 1 else ''}",
+                         f"min on {meta['device']}",
                  "d_loss_last": [round(v, 4) for v in hist.get("d_loss", [])[every50][-10:]],
                  "g_loss_last": [round(v, 4) for v in hist.get("g_loss", [])[every50][-10:]]})
     G.eval()

@@ -93,7 +93,7 @@ def _main(argv=None) -> int:
     if min(args.alpha, args.beta, args.gamma) < 0:
         p.error("--alpha, --beta and --gamma must be >= 0")
     until = until_timestamp(args.until)
-    cfg = course_utils.setup(profile="cpu", seed=args.seed)
+    cfg = course_utils.setup(profile="cpu", seed=args.seed, device=args.device)
     torch.set_num_threads(args.threads)
     name = record_name(args.style)
 
@@ -105,14 +105,14 @@ def _main(argv=None) -> int:
     train, train_names, val, val_names, source = content_images(cfg, args.n_val, args.seed)
     print(f"content: {len(train)} training photos ({source} + built-in {', '.join(BUILTIN_CONTENT)}), "
           f"held out: {', '.join(val_names)}", flush=True)
-    feats = load_features(LAYERS, source=args.features)
-    grams_s = style_targets(feats, y_s)
-    val_x = torch.cat([square(v, args.size) for v in val])
+    feats = load_features(LAYERS, source=args.features, device=cfg.device)
+    grams_s = style_targets(feats, y_s.to(cfg.device))
+    val_x = torch.cat([square(v, args.size) for v in val]).to(cfg.device)
     with torch.no_grad():
         val_fc = feats(val_x, [GATYS_CONTENT])[GATYS_CONTENT]
 
     torch.manual_seed(args.seed)
-    net = TransformNet(tuple(args.widths), args.blocks, args.upsample)
+    net = TransformNet(tuple(args.widths), args.blocks, args.upsample).to(cfg.device)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     w = dict(alpha=args.alpha, beta=args.beta, gamma=args.gamma)
 
@@ -150,14 +150,12 @@ def _main(argv=None) -> int:
     with torch.no_grad():
         val_now = val_fn()
     # float16 storage: how much does rounding the weights change the held-out outputs?
-    half_net = TransformNet(tuple(args.widths), args.blocks, args.upsample).eval()
+    half_net = TransformNet(tuple(args.widths), args.blocks, args.upsample).to(cfg.device).eval()
     half_net.load_state_dict({k: v.half().float() for k, v in net.state_dict().items()})
     with torch.no_grad():
         mse = (net(val_x) - half_net(val_x)).pow(2).mean().item()
     half_psnr = 10 * math.log10(1 / mse) if mse > 0 else float("inf")
     meta = run.meta(steps, hist["seconds"])
-    meta["command"] = "nice -n 10 " + meta["command"]
-    threads = meta["threads"]
     meta.update({
         "style": args.style, "features": feats.source, "data": f"{source} + built-in",
         "held_out": val_names, "size": args.size, "batch": args.batch,
@@ -169,8 +167,7 @@ def _main(argv=None) -> int:
         "val_curve": [[int(n), round(v, 5)] for n, v in zip(hist["val_step"], hist.get("val_gatys", []))],
         "float16_psnr_db": round(min(half_psnr, 999.0), 1),  # float32 vs float16 outputs
         "note": f"{args.style}, {steps} steps{' (stopped early, of ' + str(args.steps) + ')' if stopped else ''}, "
-                f"{hist['seconds'] / 60:.0f} min on {threads} CPU thread{'s' if threads > 1 else ''} under load, "
-                f"{feats.source}; held-out Gatys objective {val_now['gatys']:.3f}"})
+                f"{hist['seconds'] / 60:.0f} min on {meta['device']}, {feats.source}; held-out Gatys objective {val_now['gatys']:.3f}"})
     return finish(run, net.state_dict(), meta, steps=steps, planned=args.steps, stopped=stopped,
                   ship=args.ship or args.ship_partial, ship_partial=args.ship_partial,
                   out_dir=args.out or cfg.checkpoint_dir, half=True)

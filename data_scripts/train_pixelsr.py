@@ -104,7 +104,7 @@ def _main(argv=None) -> int:
     name = ("pixelcnn-digits-prior" if args.prior_only else "pixelcnn-sr-digits") if not faces else (
         "pixelcnn-sr-faces-spade" if args.cond == "spade" else "pixelcnn-sr-faces")
     val_every = args.val_every or (100 if faces else 500)
-    cfg = course_utils.setup(profile="cpu", seed=args.seed)
+    cfg = course_utils.setup(profile="cpu", seed=args.seed, device=args.device)
     torch.set_num_threads(args.threads)
     recipe = FACES if faces else DIGITS
     K, scale = recipe["K"], recipe["scale"]
@@ -124,6 +124,8 @@ def _main(argv=None) -> int:
         model = faces_model(spade=args.cond == "spade")
     else:
         model = GatedPixelCNN(K=K, **DIGITS["prior"]) if args.prior_only else digits_model()
+    model.to(cfg.device)   # before its optimiser is made; batches are moved by train_loop
+    hr_val, lr_val = hr_val.to(cfg.device), lr_val.to(cfg.device)
     opt = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
     run = Run("train_pixelsr.py", name, [args.steps, args.seed, source], cfg, argv, args.runs_dir)
     work, best_file = run.work, run.best
@@ -174,8 +176,7 @@ def _main(argv=None) -> int:
         """(state, meta, half) of the result."""
         meta = run.meta(steps, seconds)
         meta["command"] = meta["command"].replace(" --ship-best", "")
-        threads = meta["threads"]
-        on = f"{threads} CPU thread{'s' if threads > 1 else ''}"
+        on = meta["device"]
         meta.update({"data": source, "seed": args.seed, "recipe": recipe})
         if faces:
             best = min(curve, key=lambda c: c[1])
@@ -199,7 +200,7 @@ def _main(argv=None) -> int:
                                  f"{'SPADE' if args.cond == 'spade' else 'ResNet'} conditioning; the weights "
                                  f"of step {steps} (best validation {best[1]:.3f} bits/dim, cond. alone "
                                  f"{best[2]:.3f}) of a run of {curve[-1][0]} steps, "
-                                 f"{seconds / 60:.1f} min on {on} (nice 10, shared machine)"
+                                 f"{seconds / 60:.1f} min on {on}"
                                  + (f"; shipped with --ship-best from the run's last work file (step "
                                     f"{curve[-1][0]} of {args.steps})" if stopped else "")})
         else:

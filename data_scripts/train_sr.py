@@ -40,7 +40,18 @@ from course_utils.resize import imresize  # noqa: E402
 from course_utils.train import supervised_step, train_loop  # noqa: E402
 
 SR_MODELS = sorted(name for name, r in REGISTRY.items() if r.kind == "sr" and r.script == "data_scripts/train_sr.py")
-__all__ = ["main", "run_id", "deadline_step", "until_timestamp"]
+__all__ = ["main", "heldout_psnr", "run_id", "deadline_step", "until_timestamp"]
+
+
+def heldout_psnr(name: str, model: torch.nn.Module, images: list[torch.Tensor], names: list[str]) -> float:
+    """The validation score of a run: mean PSNR (dB, Y, the papers' protocol) of ``model`` on the
+    held-out T91 images (Y, (1, 1, H, W) on the CPU), averaged over the record's scales; the
+    model runs on its own device."""
+    device = next(model.parameters()).device
+    scales = REGISTRY[name].scales
+    psnrs = [evaluate_images(lambda x, s: run_model(name, model, x.to(device), s).double(),
+                             images, s, names)["psnr"] for s in scales]
+    return sum(psnrs) / len(psnrs)
 
 
 def main(argv=None) -> int:
@@ -72,7 +83,7 @@ def _main(argv=None) -> int:
         p.error(f"--sgd {args.sgd}: the momentum must be in [0, 1)")
     until = until_timestamp(args.until)
     torch.set_num_threads(args.threads)
-    cfg = setup(profile="cpu", seed=args.seed)
+    cfg = setup(profile="cpu", seed=args.seed, device=args.device)
     record = REGISTRY[args.name]  # its training defaults (HR patch, batch, lr, clip), scales, input
     patch, batch = args.patch or record.train["patch"], args.batch or record.train["batch"]
     lr = args.lr or record.train["lr"]
@@ -112,6 +123,7 @@ def _main(argv=None) -> int:
             note_init = (f"; initialised from {args.init} ({ck['meta'].get('steps')} steps), "
                          "only the deconvolution trained")
 
+    model.to(cfg.device)   # before the optimiser is made (the same parameters, on the device)
     border = getattr(model, "border", 0)
 
     def loss_fn(out, target):
@@ -120,9 +132,7 @@ def _main(argv=None) -> int:
         return F.mse_loss(out, target)
 
     def val_fn():
-        psnrs = [evaluate_images(lambda x, s: run_model(args.name, model, x, s).double(),
-                                 val, s, vnames)["psnr"] for s in scales]
-        return sum(psnrs) / len(psnrs)
+        return heldout_psnr(args.name, model, val, vnames)
 
     params = [prm for prm in params if prm.requires_grad]
     deconv = getattr(model, "deconv", None)
@@ -151,10 +161,10 @@ def _main(argv=None) -> int:
     if prev_command:
         meta["command"] = prev_command + " && " + meta["command"]
     planned = "" if stopped is None else f" (stopped at {steps} of {args.steps} planned steps)"
-    threads = meta["threads"]
+    where = f"on {meta['device']}" if not prev_steps else f"(the last {steps} on {meta['device']})"
     meta.update({
-        "note": (f"short CPU training: {meta['steps']} steps{planned}, {meta['seconds'] / 60:.0f} min "
-                 f"({threads} thread{'s' if threads > 1 else ''}), "
+        "note": (f"short training: {meta['steps']} steps{planned}, {meta['seconds'] / 60:.0f} min "
+                 f"{where}, "
                  f"T91 minus {args.n_val} held-out images, "
                  + (f"SGD momentum {args.sgd:g}" if args.sgd is not None else "Adam")
                  + f" lr {lr:g} cosine"

@@ -50,7 +50,7 @@ from course_utils.zoo import REGISTRY, build  # noqa: E402
 from course_utils.srgan import Discriminator, init_as_interpolator, with_tv  # noqa: E402
 from course_utils.train import d_loss, g_loss_nonsat, gan_step, supervised_step, train_loop  # noqa: E402
 
-__all__ = ["main", "run_id", "deadline_step", "until_timestamp"]
+__all__ = ["main", "heldout_psnr", "run_id", "deadline_step", "until_timestamp"]
 
 # colour photographs among the built-in images (the grey ones would teach grey)
 BUILTIN_COLOUR = ["china", "flower", "motorcycle", "immunohistochemistry", "hubble"]
@@ -64,6 +64,13 @@ def training_images(cfg, n_val: int, builtin: bool):
         train = train + [load_builtin(n, "rgb") for n in BUILTIN_COLOUR]
         tnames = tnames + BUILTIN_COLOUR
     return train, tnames, val, vnames, source
+
+
+def heldout_psnr(G: torch.nn.Module, images: list[torch.Tensor], names: list[str]) -> float:
+    """The validation score of a run: mean PSNR (dB, Y of the RGB output, the papers' protocol) of
+    G at x4 on the held-out T91 images (RGB, (1, 3, H, W) on the CPU); G runs on its own device."""
+    device = next(G.parameters()).device
+    return evaluate_images(lambda x, s: G(x.to(device).float()).double(), images, 4, names, rgb=True)["psnr"]
 
 
 def main(argv=None) -> int:
@@ -113,7 +120,7 @@ def _main(argv=None) -> int:
         p.error(f"--patch {args.patch}: give a multiple of 16")
     until = until_timestamp(args.until)
     torch.set_num_threads(args.threads)
-    cfg = setup(profile="cpu", seed=args.seed)
+    cfg = setup(profile="cpu", seed=args.seed, device=args.device)
     record = REGISTRY[args.name]
     patch = args.patch or record.train["patch"]
     batch = args.batch or record.train["batch"]
@@ -137,6 +144,7 @@ def _main(argv=None) -> int:
         print(f"G initialised from {init_path.name} ({prev.get('steps')} steps)")
     elif args.interp_init:
         init_as_interpolator(G)
+    G.to(cfg.device)   # before its optimiser is made
     opt_g = torch.optim.Adam(G.parameters(), lr=lr)
     schedulers = {"G": torch.optim.lr_scheduler.CosineAnnealingLR(opt_g, T_max=args.steps,
                                                                   eta_min=0.05 * lr)}
@@ -149,13 +157,13 @@ def _main(argv=None) -> int:
             content = F.mse_loss
             feats_source = "content loss: MSE"
         else:
-            feats = load_features([layer], source=args.features)
+            feats = load_features([layer], source=args.features, device=cfg.device)
             cw = args.content_weight
             if cw == "auto":
                 cw = "1" if feats.imagenet else "matched"
             if cw == "matched":
                 calib = SRPatches(train, 4, patch=patch, length=batch, seed=args.seed + 1000)
-                lr_c, hr_c = next(iter(DataLoader(calib, batch_size=batch)))
+                lr_c, hr_c = (t.to(cfg.device) for t in next(iter(DataLoader(calib, batch_size=batch))))
                 up = F.interpolate(lr_c, scale_factor=4, mode="bicubic", align_corners=False).clamp(0, 1)
                 weight = matched_content_weight(feats, up, hr_c, layer)
                 how = (f"x {weight:.4g}, measured so that it equals the pixel MSE of bicubic "
@@ -170,7 +178,7 @@ def _main(argv=None) -> int:
             def vgg(sr, hr):
                 return weight * perceptual_loss(feats, sr, hr, layer)
             content = with_tv(vgg, args.tv)    # args.tv == 0: vgg itself
-        D = Discriminator(patch)
+        D = Discriminator(patch).to(cfg.device)
         opt_d = torch.optim.Adam(D.parameters(), lr=lr)
         schedulers["D"] = torch.optim.lr_scheduler.CosineAnnealingLR(opt_d, T_max=args.steps,
                                                                      eta_min=0.05 * lr)
@@ -181,7 +189,7 @@ def _main(argv=None) -> int:
         step = supervised_step(G, F.mse_loss, opt_g)
 
     def val_fn():
-        return evaluate_images(lambda x, s: G(x.float()).double(), val, 4, vnames, rgb=True)["psnr"]
+        return heldout_psnr(G, val, vnames)
 
     run = Run("train_srgan.py", args.name,
               [init_sha, args.steps, batch, patch, lr, args.content if gan else "",
@@ -208,10 +216,9 @@ def _main(argv=None) -> int:
         meta["steps"] = steps + prev.get("steps", 0)
         planned = (f" ({prev.get('steps')} + {steps} steps" + (f" of {args.steps} planned" if planned else "")
                    + ", the second run with a fresh cosine schedule)")
-    threads = meta["threads"]
-    note = (f"short CPU training: {meta['steps']} steps{planned}, {meta['seconds'] / 60:.0f} min "
-            f"({threads} thread{'s' if threads > 1 else ''}, shared "
-            f"CPU), T91 (RGB) minus {args.n_val} held-out images"
+    where = f"on {meta['device']}" if not continued else f"(the last {steps} on {meta['device']})"
+    note = (f"short training: {meta['steps']} steps{planned}, {meta['seconds'] / 60:.0f} min "
+            f"{where}, T91 (RGB) minus {args.n_val} held-out images"
             + (" + built-in colour photos" if args.builtin else "")
             + f", Adam lr {lr:g} cosine, batch {batch}, HR patch {patch}"
             + ("; initialised as an interpolator (srgan.init_as_interpolator)"

@@ -39,6 +39,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from course_utils import (color, data, degrade, evaluate, features, gen_data, heightfield, inverse,
@@ -72,10 +73,54 @@ class MetaReads(TorchDispatchMode):
         return func(*args, **kwargs)
 
 
+# the calls that may take tensors on two devices (CUDA allows them too): copies and indexing
+MOVES = {torch.Tensor.to, torch.Tensor.copy_, torch.Tensor.__getitem__, torch.Tensor.__setitem__,
+         torch.Tensor.cpu, torch.Tensor.type_as, torch._has_compatible_shallow_copy_type}
+
+
+def _tensors(x):
+    if torch.is_tensor(x):
+        yield x
+    elif isinstance(x, (tuple, list)):
+        for y in x:
+            yield from _tensors(y)
+    elif isinstance(x, dict):
+        for y in x.values():
+            yield from _tensors(y)
+
+
+class MetaChecks(TorchFunctionMode):
+    """What a GPU run does that the meta device alone does not:
+
+    * a call that mixes a meta tensor with a CPU tensor (not a 0-dim scalar) raises, as CUDA does
+      (meta kernels such as ``conv2d`` accept a CPU weight silently); copies and indexing
+      (``MOVES``) may mix, as on CUDA;
+    * with ``finite=True``, ``torch.isfinite`` of a meta tensor is answered all-True, on the CPU,
+      so the loss and output checks of a whole training run see finite values (under
+      :class:`MetaReads` every other bool read is False, so the range checks see images in
+      [0, 1])."""
+
+    def __init__(self, finite: bool = False):
+        super().__init__()
+        self.finite = finite
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self.finite and func is torch.isfinite and torch.is_tensor(args[0]) and args[0].device == META:
+            return torch.ones(args[0].shape, dtype=torch.bool)
+        if func not in MOVES:
+            devices = {t.device.type for t in _tensors((args, kwargs)) if t.dim() > 0}
+            if "meta" in devices and len(devices) > 1:
+                raise RuntimeError(f"{getattr(func, '__name__', func)}: expected all tensors to be on "
+                                   f"the same device, got {sorted(devices)}")
+        return func(*args, **kwargs)
+
+
 def on_meta(fn, truth: bool = False):
-    """Run ``fn()`` under :class:`MetaReads`; an error naming two devices becomes a test failure."""
+    """Run ``fn()`` under :class:`MetaReads` and :class:`MetaChecks`; an error naming two devices
+    becomes a test failure."""
     try:
-        with MetaReads(truth):
+        with MetaReads(truth), MetaChecks():
             return fn()
     except RuntimeError as e:
         msg = str(e)
