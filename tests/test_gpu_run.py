@@ -57,6 +57,9 @@ def test_each_training_command_parses_with_its_scripts_own_parser(gpu_run, tmp_p
     assert ns.out == tmp_path / "checkpoints" and ns.runs_dir == tmp_path / "runs"
     assert ns.ship_partial and not ns.ship and ns.threads == 3
     assert ns.steps > 0
+    if "--init" in args:   # a continuation of the shipped file, at a tenth of its record's rate
+        from course_utils.zoo import REGISTRY
+        assert ns.init == name and ns.lr == pytest.approx(0.1 * REGISTRY[name].train["lr"])
     # the deadline is the one asked for, to the second
     assert abs(mod.until_timestamp(ns.until) - until.replace(microsecond=0).timestamp()) < 1
     # the model it trains is the registry's NAME, and a continuation starts from a shipped file
