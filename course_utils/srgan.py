@@ -147,14 +147,14 @@ def to_grey(net: "SRResNet") -> "SRResNet":
 
     The head's 9x9 filters are summed over the three input channels (the input channels are
     equal), the tail's filters and bias averaged over the three outputs (the mean is linear);
-    everything else is copied. Returns a new ``SRResNet(channels=1, scale=net.scale)`` in the
-    mode ``net`` is in; ``net`` is unchanged.
+    everything else is copied. Returns a new ``SRResNet(channels=1, scale=net.scale)`` on the
+    device and in the mode ``net`` is in; ``net`` is unchanged.
     """
     if net.head[0].in_channels != 3 or net.tail.out_channels != 3:
         raise ValueError("to_grey needs an RGB SRResNet (3 input and 3 output channels), got "
                          f"{net.head[0].in_channels} -> {net.tail.out_channels}")
     grey = SRResNet(blocks=len(net.body), width=net.head[0].out_channels, channels=1,
-                    scale=net.scale)
+                    scale=net.scale).to(next(net.parameters()).device)
     state = {k: v.clone() for k, v in net.state_dict().items()}
     state["head.0.weight"] = state["head.0.weight"].sum(1, keepdim=True)
     state["tail.weight"] = state["tail.weight"].mean(0, keepdim=True)

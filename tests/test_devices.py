@@ -94,7 +94,8 @@ class MetaChecks(TorchFunctionMode):
 
     * a call that mixes a meta tensor with a CPU tensor (not a 0-dim scalar) raises, as CUDA does
       (meta kernels such as ``conv2d`` accept a CPU weight silently); copies and indexing
-      (``MOVES``) may mix, as on CUDA;
+      (``MOVES``) may mix, as on CUDA; so does a draw on the meta device with a CPU generator
+      (``torch.randn(..., generator=g, device=...)``, ``multinomial``, ``normal_``);
     * with ``finite=True``, ``torch.isfinite`` of a meta tensor is answered all-True, on the CPU,
       so the loss and output checks of a whole training run see finite values (under
       :class:`MetaReads` every other bool read is False, so the range checks see images in
@@ -113,6 +114,12 @@ class MetaChecks(TorchFunctionMode):
             if "meta" in devices and len(devices) > 1:
                 raise RuntimeError(f"{getattr(func, '__name__', func)}: expected all tensors to be on "
                                    f"the same device, got {sorted(devices)}")
+            gen = kwargs.get("generator")
+            if gen is not None and gen.device != META and (
+                    any(t.device == META for t in _tensors((args, kwargs)))
+                    or (kwargs.get("device") is not None and torch.device(kwargs["device"]) == META)):
+                raise RuntimeError(f"{getattr(func, '__name__', func)}: a {gen.device.type} generator "
+                                   "for a draw on another device (CUDA refuses it)")
         return func(*args, **kwargs)
 
 
@@ -383,3 +390,14 @@ def test_amp_policy_on_each_device():
     assert train.amp_policy("cpu") == (False, torch.float32, False)
     assert train.amp_policy("meta") == (False, torch.float32, False)
     assert train.amp_policy("cpu", amp=True) == (True, torch.bfloat16, False)
+
+
+def test_network_conversions_keep_the_device():
+    """A converted copy lives where its source does (notebook 08 converts a network on the GPU)."""
+    rgb = srgan.SRResNet(blocks=1, width=8).to(META)
+    grey = srgan.to_grey(rgb)
+    assert {p.device for p in grey.parameters()} == {META}
+    all_meta(on_meta(lambda: grey(img(c=1, h=8, w=8))))
+    x3 = models.FSRCNN(3, d=8, s=4, m=1).to(META)
+    x2 = models.fsrcnn_to_scale(x3, 2)
+    assert {p.device for p in x2.parameters()} == {META}
