@@ -130,7 +130,7 @@ _RECORDS = [
             train={"patch": 51, "batch": 32, "lr": 1e-3, "clip": None}),
     Shipped("vdsr", VDSR, "sr", (2, 3, 4), "ilr", "y", False, "float16",
             "VDSR 20x3x3x64 on Y, residual, one model for x2, x3, x4",
-            "09d186587dfeef24ff6f9d88f507a54df93c584a7812a90bcb0f91fa6a54c096",
+            "ff691e66f169dd7f553619dba5c08b4c907254a48fe4a5d26b6e1dc30e61737a",
             # the paper's own 291-image model
             paper={("Set5", 2): (37.53, 0.9587, _VDSR), ("Set5", 3): (33.66, 0.9213, _VDSR),
                    ("Set5", 4): (31.35, 0.8838, _VDSR), ("Set14", 2): (33.03, 0.9124, _VDSR),
