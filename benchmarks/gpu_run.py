@@ -63,8 +63,8 @@ ORDER = ["02_gans", "03_interpolation", "01_gaussian_generation", "00_welcome", 
 # file (--init NAME: the same network, a fresh Adam and schedule) at a tenth of the registry's
 # learning rate (CONTINUE_LR): at the full rate the fresh Adam's first steps undo part of the
 # earlier training. Measured on the CPU from the files shipped at the time (train_sr.py /
-# train_srgan.py, held-out T91 PSNR): vdsr (4,700 steps) 32.01 -> 31.90 dB after 100 steps at 1e-4, -> 32.06 (100) and 32.07
-# (300) at 1e-5; fsrcnn-x3 32.26 -> 32.18 after 100 steps at 1e-3, -> 32.28 after 300 at 1e-4;
+# train_srgan.py, held-out T91 PSNR): vdsr (4,700 steps) 32.01 -> 31.90 dB after 100 steps at
+# 1e-4, -> 32.06 (100) and 32.07 (300) at 1e-5; fsrcnn-x3 32.26 -> 32.18 after 100 steps at 1e-3, -> 32.28 after 300 at 1e-4;
 # srresnet-x4 30.02 -> 29.72 after 50 steps at 5e-4, -> 30.00 (50) and 30.04 (100) at 5e-5.
 # train_heightfield.py fine-tunes srresnet-ocean-x4 from the shipped srresnet-x4, and
 # train_johnson.py starts a style network afresh, both at their records' rates (neither script

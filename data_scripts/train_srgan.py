@@ -48,7 +48,8 @@ from course_utils.images import load_builtin  # noqa: E402
 from course_utils.download import sha256sum  # noqa: E402
 from course_utils.zoo import REGISTRY, build  # noqa: E402
 from course_utils.srgan import Discriminator, init_as_interpolator, with_tv  # noqa: E402
-from course_utils.train import d_loss, g_loss_nonsat, gan_step, supervised_step, train_loop  # noqa: E402
+from course_utils.train import (d_loss, g_loss_nonsat, gan_step, supervised_step, to_device,  # noqa: E402
+                                train_loop)
 
 __all__ = ["main", "heldout_psnr", "run_id", "deadline_step", "until_timestamp"]
 
@@ -163,7 +164,7 @@ def _main(argv=None) -> int:
                 cw = "1" if feats.imagenet else "matched"
             if cw == "matched":
                 calib = SRPatches(train, 4, patch=patch, length=batch, seed=args.seed + 1000)
-                lr_c, hr_c = (t.to(cfg.device) for t in next(iter(DataLoader(calib, batch_size=batch))))
+                lr_c, hr_c = to_device(next(iter(DataLoader(calib, batch_size=batch))), cfg.device)
                 up = F.interpolate(lr_c, scale_factor=4, mode="bicubic", align_corners=False).clamp(0, 1)
                 weight = matched_content_weight(feats, up, hr_c, layer)
                 how = (f"x {weight:.4g}, measured so that it equals the pixel MSE of bicubic "
